@@ -1,0 +1,153 @@
+"""The ``rrief`` command line: extract, evaluate, schemas (and train/serve/adapter with LLM extras)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from extractors import __version__
+from extractors.extract import BACKENDS, BackendError, make_extractor
+from extractors.extract.runner import extract_file
+from extractors.io import InputError, iter_reports
+from extractors.logs import configure_logging
+from extractors.schemas import SchemaError, available_schemas, get_schema
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rrief")
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING... (default: RRIEF_LOG_LEVEL or INFO)")
+def cli(log_level: str | None) -> None:
+    """RRIEF: turn free-text radiology reports into structured, validated labels.
+
+    Everything runs locally; report text never leaves the machine.
+    """
+    configure_logging(log_level)
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
+        options[key.strip().replace("-", "_")] = value
+    return options
+
+
+@cli.command()
+@click.option("--schema", "schema_ref", required=True, help="Schema id (cxr, cxr@1, mammo, ccta) or a schema file.")
+@click.option("--backend", default="rules", show_default=True, help=f"One of: {', '.join(sorted(BACKENDS))}.")
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="JSONL (report_id, text) or CSV.")
+@click.option("--output", "output_path", required=True, type=click.Path(path_type=Path), help="Result JSONL, one line per input report.")
+@click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True)
+@click.option("--id-col", default="report_id", show_default=True, help="Column/key holding the report id.")
+@click.option("--text-col", "text_cols", multiple=True, help="Text column(s); several are joined as 'NAME: text' sections. Default: text.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--adapter", default=None, help="LLM backends: adapter directory (hf) or adapter name (openai).")
+@click.option("--base-model", default=None, help="hf backend: local directory of the base model.")
+@click.option("--endpoint", default=None, help="openai backend: base URL of an OpenAI-compatible server.")
+@click.option("--option", "extra", multiple=True, help="Backend-specific KEY=VALUE (repeatable).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+def extract(
+    schema_ref: str,
+    backend: str,
+    input_path: Path,
+    output_path: Path,
+    input_format: str,
+    id_col: str,
+    text_cols: tuple[str, ...],
+    batch_size: int,
+    adapter: str | None,
+    base_model: str | None,
+    endpoint: str | None,
+    extra: tuple[str, ...],
+    progress: bool,
+) -> None:
+    """Extract labels from every report in INPUT into OUTPUT (one JSON line each, input order).
+
+    Bad records become lines with "status": "error" and a message; nothing is dropped.
+    """
+    options = _parse_options(extra)
+    for key, value in (("adapter", adapter), ("base_model", base_model), ("endpoint", endpoint)):
+        if value is not None:
+            options[key] = value
+    try:
+        schema = get_schema(schema_ref)
+        extractor = make_extractor(backend, schema, **options)
+        records = iter_reports(input_path, input_format, id_col, text_cols or ("text",))  # type: ignore[arg-type]
+        summary = extract_file(extractor, records, output_path, batch_size, progress)
+    except (SchemaError, BackendError, InputError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{summary.total} reports -> {output_path}: {summary.ok} ok, {summary.errors} errors "
+        f"({summary.per_second:.0f} reports/s)",
+        err=True,
+    )
+
+
+@cli.group()
+def schemas() -> None:
+    """List and inspect report schemas (built-in and from RRIEF_SCHEMA_PATH)."""
+
+
+@schemas.command("list")
+def schemas_list() -> None:
+    """One line per known schema: id and title."""
+    try:
+        found = available_schemas()
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    for schema_id, spec in sorted(found.items()):
+        click.echo(f"{schema_id}\t{spec.title}")
+
+
+@schemas.command("show")
+@click.argument("schema_ref")
+def schemas_show(schema_ref: str) -> None:
+    """Fields, allowed values and label semantics of SCHEMA_REF."""
+    try:
+        spec = get_schema(schema_ref)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(spec.describe())
+    if spec.semantics:
+        click.echo(f"\nSemantics: {spec.semantics}")
+
+
+@schemas.command("json-schema")
+@click.argument("schema_ref")
+def schemas_json_schema(schema_ref: str) -> None:
+    """The JSON Schema of SCHEMA_REF's labels (used for constrained decoding)."""
+    try:
+        spec = get_schema(schema_ref)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    json.dump(spec.json_schema(), sys.stdout, indent=2)
+    click.echo()
+
+
+def _attach_optional_commands() -> None:
+    """Attach commands whose modules live elsewhere in the package (they import heavy deps lazily)."""
+    from extractors.evaluate.command import evaluate
+
+    cli.add_command(evaluate)
+    if importlib.util.find_spec("extractors.llm.commands") is not None:
+        from extractors.llm.commands import register as register_llm_commands
+
+        register_llm_commands(cli)
+
+
+_attach_optional_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()
