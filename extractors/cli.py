@@ -19,7 +19,9 @@ from extractors.schemas import SchemaError, available_schemas, get_schema
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rrief")
-@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING... (default: RRIEF_LOG_LEVEL or INFO)")
+@click.option(
+    "--log-level", default=None, help="DEBUG, INFO, WARNING... (default: RRIEF_LOG_LEVEL or INFO)"
+)
 def cli(log_level: str | None) -> None:
     """RRIEF: turn free-text radiology reports into structured, validated labels.
 
@@ -39,19 +41,53 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @cli.command()
-@click.option("--schema", "schema_ref", required=True, help="Schema id (cxr, cxr@1, mammo, ccta) or a schema file.")
-@click.option("--backend", default="rules", show_default=True, help=f"One of: {', '.join(sorted(BACKENDS))}.")
-@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="JSONL (report_id, text) or CSV.")
-@click.option("--output", "output_path", required=True, type=click.Path(path_type=Path), help="Result JSONL, one line per input report.")
-@click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True)
-@click.option("--id-col", default="report_id", show_default=True, help="Column/key holding the report id.")
-@click.option("--text-col", "text_cols", multiple=True, help="Text column(s); several are joined as 'NAME: text' sections. Default: text.")
+@click.option(
+    "--schema",
+    "schema_ref",
+    required=True,
+    help="Schema id (cxr, cxr@1, mammo, ccta) or a schema file.",
+)
+@click.option(
+    "--backend", default="rules", show_default=True, help=f"One of: {', '.join(sorted(BACKENDS))}."
+)
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="JSONL (report_id, text) or CSV.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Result JSONL, one line per input report.",
+)
+@click.option(
+    "--input-format", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True
+)
+@click.option(
+    "--id-col", default="report_id", show_default=True, help="Column/key holding the report id."
+)
+@click.option(
+    "--text-col",
+    "text_cols",
+    multiple=True,
+    help="Text column(s); several are joined as 'NAME: text' sections. Default: text.",
+)
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--adapter", default=None, help="LLM backends: adapter directory (hf) or adapter name (openai).")
+@click.option(
+    "--adapter", default=None, help="LLM backends: adapter directory (hf) or adapter name (openai)."
+)
 @click.option("--base-model", default=None, help="hf backend: local directory of the base model.")
-@click.option("--endpoint", default=None, help="openai backend: base URL of an OpenAI-compatible server.")
+@click.option(
+    "--endpoint", default=None, help="openai backend: base URL of an OpenAI-compatible server."
+)
 @click.option("--option", "extra", multiple=True, help="Backend-specific KEY=VALUE (repeatable).")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
+)
 def extract(
     schema_ref: str,
     backend: str,

@@ -20,7 +20,8 @@ def test_jsonl_bad_lines_become_problems_in_order(tmp_path: Path) -> None:
         json.dumps({"report_id": 7, "text": 12}).encode(),
         b"",
         b'["a list"]',
-        json.dumps({"report_id": "b", "text": "Clear \xff lungs."}).encode("utf-8")[:-3] + b'\xff"}',
+        json.dumps({"report_id": "b", "text": "Clear \xff lungs."}).encode("utf-8")[:-3]
+        + b'\xff"}',
     ]
     path.write_bytes(b"\n".join(lines) + b"\n")
     records = list(iter_reports(path))

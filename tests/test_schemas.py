@@ -119,9 +119,15 @@ def test_site_schema_dir_from_settings(tmp_path: Path, monkeypatch: pytest.Monke
     [
         ("name: Bad Name\nversion: 1\ntitle: t\nfields: [{name: a, values: [x]}]\n", "schema name"),
         ("name: ok\nversion: 1\ntitle: t\nfields: [{name: a, enum: nope}]\n", "unknown enum"),
-        ("name: ok\nversion: 1\ntitle: t\nfields: [{name: a, values: [x], per: side}]\n", "key set"),
+        (
+            "name: ok\nversion: 1\ntitle: t\nfields: [{name: a, values: [x], per: side}]\n",
+            "key set",
+        ),
         ("name: ok\nversion: 1\ntitle: t\nfields: [{name: a}]\n", "needs `values`"),
-        ("name: ok\nversion: 1\ntitle: t\nfields: [{name: a, values: [x], default: y}]\n", "default"),
+        (
+            "name: ok\nversion: 1\ntitle: t\nfields: [{name: a, values: [x], default: y}]\n",
+            "default",
+        ),
         ("- just a list\n", "mapping"),
         ("name: ok\nversion: 1\ntitle: t\nfields: [{name: a, values: [yes, no]}]\n", "quote YAML"),
         ("name: [unclosed\n", "not valid YAML"),

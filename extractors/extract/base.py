@@ -51,13 +51,15 @@ class Extractor(ABC):
         """Labels and evidence for one report. Raise :class:`ExtractionError` on failure."""
         raise NotImplementedError
 
-    def extract_many(self, reports: Sequence[ReportInput]) -> list[tuple[Labels, EvidenceMap] | Exception]:
+    def extract_many(
+        self, reports: Sequence[ReportInput]
+    ) -> list[tuple[Labels, EvidenceMap] | Exception]:
         """Labels for several reports; batched backends override this. Exceptions per item."""
         out: list[tuple[Labels, EvidenceMap] | Exception] = []
         for r in reports:
             try:
                 out.append(self.extract_labels(r))
-            except Exception as exc:  # noqa: BLE001 - one bad report must not stop the batch
+            except Exception as exc:  # one bad report must not stop the batch
                 out.append(exc)
         return out
 

@@ -29,7 +29,9 @@ def register_backend(name: str, target: str) -> None:
 def make_extractor(backend: str, schema: SchemaSpec, **options: Any) -> Extractor:
     """Build the extractor for ``backend`` and ``schema`` (options are backend-specific)."""
     if backend not in BACKENDS:
-        raise BackendError(f"unknown backend {backend!r}; choose from {', '.join(sorted(BACKENDS))}")
+        raise BackendError(
+            f"unknown backend {backend!r}; choose from {', '.join(sorted(BACKENDS))}"
+        )
     module_name, factory_name = BACKENDS[backend].split(":")
     try:
         module = importlib.import_module(module_name)

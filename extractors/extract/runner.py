@@ -64,9 +64,10 @@ def extract_file(
 ) -> RunSummary:
     """Extract every record into ``output`` (written atomically) and return the counts."""
     start = time.perf_counter()
-    with JsonlWriter(output) as writer, tqdm(
-        desc=f"extract {extractor.schema.id}", unit="report", disable=not progress
-    ) as bar:
+    with (
+        JsonlWriter(output) as writer,
+        tqdm(desc=f"extract {extractor.schema.id}", unit="report", disable=not progress) as bar,
+    ):
         for result in extract_stream(extractor, records, batch_size):
             writer.write(result)
             bar.update(1)
@@ -79,6 +80,10 @@ def extract_file(
     )
     log.info(
         "extracted %d reports with %s (%d ok, %d errors) in %.1fs",
-        summary.total, extractor.info.version, summary.ok, summary.errors, seconds,
+        summary.total,
+        extractor.info.version,
+        summary.ok,
+        summary.errors,
+        seconds,
     )
     return summary

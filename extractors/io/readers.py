@@ -43,7 +43,9 @@ def detect_format(path: Path, fmt: InputFormat) -> Literal["jsonl", "csv"]:
         return "jsonl"
     if suffix in (".csv", ".tsv"):
         return "csv"
-    raise InputError(f"cannot tell the format of {path} from its name; pass --input-format jsonl|csv")
+    raise InputError(
+        f"cannot tell the format of {path} from its name; pass --input-format jsonl|csv"
+    )
 
 
 def iter_reports(
@@ -59,10 +61,14 @@ def iter_reports(
     if kind == "jsonl":
         yield from _iter_jsonl(path, id_col, text_cols)
     else:
-        yield from _iter_csv(path, id_col, text_cols, delimiter="\t" if path.suffix == ".tsv" else ",")
+        yield from _iter_csv(
+            path, id_col, text_cols, delimiter="\t" if path.suffix == ".tsv" else ","
+        )
 
 
-def _iter_jsonl(path: Path, id_col: str, text_cols: Sequence[str]) -> Iterator[ReportInput | InputProblem]:
+def _iter_jsonl(
+    path: Path, id_col: str, text_cols: Sequence[str]
+) -> Iterator[ReportInput | InputProblem]:
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -71,7 +77,9 @@ def _iter_jsonl(path: Path, id_col: str, text_cols: Sequence[str]) -> Iterator[R
             try:
                 record = json.loads(decoded.text)
             except json.JSONDecodeError as exc:
-                yield InputProblem(lineno, None, f"input line {lineno} is not valid JSON: {exc.msg}")
+                yield InputProblem(
+                    lineno, None, f"input line {lineno} is not valid JSON: {exc.msg}"
+                )
                 continue
             if not isinstance(record, dict):
                 yield InputProblem(lineno, None, f"input line {lineno} is not a JSON object")
@@ -94,9 +102,12 @@ def _iter_csv(
             "Choose columns with --id-col and --text-col."
         )
     for lineno, row in enumerate(reader, start=2):
-        flags = ["invalid_utf8_replaced"] if decoded.flags and any(
-            "\ufffd" in (v or "") for v in row.values() if isinstance(v, str)
-        ) else []
+        flags = (
+            ["invalid_utf8_replaced"]
+            if decoded.flags
+            and any("\ufffd" in (v or "") for v in row.values() if isinstance(v, str))
+            else []
+        )
         yield _record_to_report(row, lineno, id_col, text_cols, flags)
 
 
@@ -109,10 +120,14 @@ def _record_to_report(
     report_id = str(raw_id)
     missing = [c for c in text_cols if c not in record]
     if missing:
-        return InputProblem(lineno, report_id, f"input line {lineno} has no {', '.join(map(repr, missing))}")
+        return InputProblem(
+            lineno, report_id, f"input line {lineno} has no {', '.join(map(repr, missing))}"
+        )
     bad = [c for c in text_cols if record[c] is not None and not isinstance(record[c], str)]
     if bad:
-        return InputProblem(lineno, report_id, f"input line {lineno}: {', '.join(bad)} must be text")
+        return InputProblem(
+            lineno, report_id, f"input line {lineno}: {', '.join(bad)} must be text"
+        )
     text = join_text_columns({c: record[c] or "" for c in text_cols})
     meta = {k: v for k, v in record.items() if k not in (id_col, *text_cols) and _is_scalar(v)}
     return ReportInput(report_id=report_id, text=decode_report(text).text, flags=flags, meta=meta)
@@ -122,7 +137,9 @@ def join_text_columns(columns: dict[str, str]) -> str:
     """One column is used as is; several are joined as ``NAME: text`` sections, empty ones skipped."""
     if len(columns) == 1:
         return next(iter(columns.values()))
-    parts = [f"{name.upper()}: {text.strip()}" for name, text in columns.items() if text and text.strip()]
+    parts = [
+        f"{name.upper()}: {text.strip()}" for name, text in columns.items() if text and text.strip()
+    ]
     return "\n".join(parts)
 
 

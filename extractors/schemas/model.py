@@ -170,9 +170,7 @@ class SchemaSpec(BaseModel):
             value_type = self._python_type(f)
             keys = self.keys_for(f)
             if keys:
-                sub_fields = {
-                    f"k{j}": (value_type, Field(alias=k)) for j, k in enumerate(keys)
-                }
+                sub_fields = {f"k{j}": (value_type, Field(alias=k)) for j, k in enumerate(keys)}
                 value_type = create_model(  # type: ignore[call-overload]
                     f"{self.name}_{i}_per_{f.per}",
                     __config__=ConfigDict(extra="forbid", populate_by_name=False),
@@ -206,7 +204,9 @@ class SchemaSpec(BaseModel):
         Raises :class:`LabelValidationError` with one readable line per problem.
         """
         if not isinstance(labels, dict):
-            raise LabelValidationError(self.id, [f"labels must be an object, got {type(labels).__name__}"])
+            raise LabelValidationError(
+                self.id, [f"labels must be an object, got {type(labels).__name__}"]
+            )
         try:
             model = self.label_model.model_validate(labels)
         except ValidationError as exc:

@@ -12,15 +12,28 @@ from dataclasses import dataclass
 
 SECTION_ALIASES: dict[str, tuple[str, ...]] = {
     "indication": (
-        "indication", "indications", "clinical indication", "clinical history", "history",
-        "clinical information", "reason for exam", "reason for examination", "clinical data",
+        "indication",
+        "indications",
+        "clinical indication",
+        "clinical history",
+        "history",
+        "clinical information",
+        "reason for exam",
+        "reason for examination",
+        "clinical data",
     ),
     "comparison": ("comparison", "comparisons", "prior", "prior studies", "priors"),
     "technique": ("technique", "procedure", "examination", "exam", "protocol"),
     "findings": ("findings", "finding", "report", "description"),
     "impression": (
-        "impression", "impressions", "conclusion", "conclusions", "opinion", "summary",
-        "assessment", "diagnosis",
+        "impression",
+        "impressions",
+        "conclusion",
+        "conclusions",
+        "opinion",
+        "summary",
+        "assessment",
+        "diagnosis",
     ),
 }
 

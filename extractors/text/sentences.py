@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from extractors.text.sections import Section, find_sections, section_at
 
@@ -56,7 +57,7 @@ def split_sentences(text: str, sections: list[Section] | None = None) -> list[Se
     out: list[Sentence] = []
     for s, e in spans:
         pieces = [s, *[c for c in cuts if s < c < e], e]
-        for a, b in zip(pieces, pieces[1:], strict=False):
+        for a, b in pairwise(pieces):
             if any(h <= a and b <= body for h, body in headers):
                 continue
             while a < b and text[a].isspace():
