@@ -1,0 +1,293 @@
+"""Negation and uncertainty scope for one sentence, reusable by every rule module.
+
+A *trigger* is a cue such as "no", "without", "is not seen" (negation) or "may", "possible",
+"cannot be excluded" (uncertainty). Each trigger reaches in one direction:
+
+* ``pre`` triggers govern the words after them ("no pleural effusion or pneumothorax");
+* ``post`` triggers govern the words before them ("pneumothorax is not seen");
+* ``both`` triggers govern a few words on either side, not across a comma ("atelectasis
+  versus pneumonia", "resolved effusion" / "effusion resolved").
+
+A trigger's scope stops at a *terminator* (clause connectives such as "but", "however",
+"although", "which", "other than", a semicolon or colon, a new "there is" clause), at the
+sentence end, and after a maximum number of words. *Pseudo-triggers* ("no change in",
+"no interval increase") are matched only to stop the words inside them from triggering.
+
+Decisions (documented in ``docs/label-semantics.md``):
+
+* The nearest in-scope trigger on each side decides; when the two sides disagree, uncertainty
+  beats negation ("no ... cannot be excluded" is uncertain).
+* Double negation of an exclusion is uncertainty: "not excluded", "cannot be ruled out".
+* "likely", "probable", "suspected", "suggestive of", "concerning for", "versus" are uncertain
+  (the CheXpert convention); "consistent with", "compatible with", "represents" are positive.
+* "unlikely" and "less likely" are uncertain (a hedge, not a denial).
+
+Usage::
+
+    from extractors.rules.scope import analyze, assertion_of
+    assertion_of("No effusion or pneumothorax.", 13, 25)         # -> "negative"
+    scope = analyze(sentence_text)                                 # once per sentence
+    scope.assertion(start, end)                                    # per mention, cheap
+
+Offsets are relative to the sentence text. Matching is case-insensitive; "XXXX" masks are
+ordinary words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal, cast
+
+Assertion = Literal["positive", "negative", "uncertain"]
+TriggerKind = Literal["negation", "uncertainty"]
+Direction = Literal["pre", "post", "both"]
+
+# Maximum distance, in words, between a trigger and the mention it governs.
+MAX_PRE_WORDS = 14
+MAX_POST_WORDS = 8
+MAX_BOTH_WORDS = 5
+
+_COPULA = r"(?:(?:is|are|was|were|be|been|has\s+been|have\s+been|has|have)\s+)?"
+_SEEN = (
+    r"(?:seen|identified|visualized|visualised|appreciated|present|evident|demonstrated|noted|"
+    r"detected|visible|apparent|shown|observed|found|recognized)"
+)
+
+# --- trigger phrase lists (our own wording; regex fragments, matched on word boundaries) -----
+_PSEUDO = [
+    # "no" / "not" that do not deny a finding
+    r"no\s+(?:significant\s+|substantial\s+|appreciable\s+|definite\s+|major\s+|"
+    r"interval\s+|significant\s+interval\s+|further\s+)?"
+    r"(?:change|changes|increase|decrease|enlargement\s+of\s+the\s+known|worsening|"
+    r"improvement|progression|difference)",
+    r"not\s+(?:significantly\s+)?(?:changed|increased|decreased|improved|worsened|only)",
+    r"without\s+(?:significant\s+)?(?:interval\s+)?(?:change|changes|increase|progression)",
+    r"gram[\s-]negative",
+    r"no\s+longer\s+(?:enlarging|increasing)",
+]
+
+_UNCERTAIN_PRE = [
+    r"cannot\s+(?:be\s+)?(?:entirely\s+|completely\s+|definitely\s+)?"
+    r"(?:excluded?|ruled?[\s-]+out|rule[\s-]+out)",
+    r"can\s+not\s+(?:be\s+)?(?:entirely\s+|completely\s+)?(?:excluded?|ruled?\s+out|rule\s+out)",
+    r"not\s+(?:be\s+)?(?:entirely\s+|completely\s+|definitely\s+)?(?:excluded|ruled\s+out)",
+    r"(?:to\s+)?(?:rule[\s-]+out|r/o|exclude|detect|detecting|identify|identifying)",
+    r"(?:evaluat(?:e|ion)|assess(?:ment)?)\s+(?:for|of)",
+    r"may|might|could",
+    r"possible|possibly|probable|probably|presumably|presumed|perhaps",
+    r"(?:most\s+|more\s+|less\s+)?likely|unlikely",
+    r"suspect|suspicious(?:\s+(?:for|of))?|suspicion\s+(?:for|of)",
+    r"suggest|suggests|suggesting|suggestive(?:\s+of)?|suggestion\s+of",
+    r"concern(?:ing)?\s+for|worrisome\s+for|worrisome",
+    r"question(?:able|ably)?(?:\s+of)?|questioned",
+    r"equivocal|indeterminate|uncertain|not\s+certain|cannot\s+differentiate",
+    r"differential(?:\s+diagnosis)?(?:\s+(?:includes?|of|would\s+include))?",
+    r"(?:would\s+)?(?:favor|favored|favoring|favour|favoured|favouring)",
+    r"(?:is\s+)?(?:not\s+)?(?:entirely\s+|completely\s+)?(?:clear|certain)\s+(?:if|whether)",
+]
+
+_UNCERTAIN_POST = [
+    _COPULA + r"(?:not\s+(?:be\s+)?(?:entirely\s+|completely\s+|definitely\s+)?"
+    r"(?:excluded|ruled\s+out))",
+    r"(?:cannot|can\s+not|could\s+not|can't)\s+(?:be\s+)?(?:entirely\s+|completely\s+|definitely\s+)?"
+    r"(?:excluded|ruled\s+out)",
+    r"(?:is|are|was|were|seems|seem|appears|appear)\s+(?:most\s+|more\s+|less\s+)?"
+    r"(?:likely|unlikely|possible|probable|suspected|questioned|questionable|favored|"
+    r"considered|a\s+consideration|not\s+excluded)",
+    r"(?:is|are)\s+(?:also\s+)?(?:a\s+)?(?:possibility|consideration|concern)",
+    r"(?:is|are)\s+(?:also\s+)?(?:in|within)\s+the\s+differential(?:\s+diagnosis)?",
+]
+
+# Cues that reach a few words either way: "atelectasis versus pneumonia", "suspected
+# effusion" / "effusions suspected", "difficult to exclude edema" / "edema difficult to exclude".
+_UNCERTAIN_BOTH = [
+    r"versus|vs\.?|v\.s\.?",
+    r"suspected",
+    r"(?:difficult|hard|unable)\s+to\s+(?:entirely\s+|completely\s+)?(?:exclude|rule\s+out)",
+]
+
+_NEGATION_PRE = [
+    r"no\s+longer",
+    r"negative\s+for",
+    r"free\s+of",
+    r"clear\s+of",
+    r"absence\s+of",
+    r"(?:interval\s+)?(?:resolution|removal|clearing)\s+of",
+    r"without",
+    r"neither|nor",
+    r"no|not",
+    r"(?:rules|ruled)\s+out",
+    r"(?:there\s+is\s+)?nothing\s+to\s+suggest",
+]
+
+_NEGATION_POST = [
+    _COPULA + r"(?:not|no\s+longer)\s+(?:definitely\s+|clearly\s+|well\s+|readily\s+)?" + _SEEN,
+    r"(?:is|are|was|were|has\s+been|have\s+been|has|have)\s+(?:since\s+|now\s+|completely\s+)?"
+    r"(?:resolved|cleared|excluded|ruled\s+out|absent|removed|gone)",
+    r"absent|excluded",
+]
+
+# Bare "resolved" / "removed" precede or follow their finding ("resolved effusion",
+# "effusion resolved").
+_NEGATION_BOTH = [r"resolved|removed"]
+
+_TERMINATORS = [
+    r"but|however|although|though|whereas|while|yet|nevertheless|nonetheless",
+    r"except(?:\s+(?:for|of))?|apart\s+from|aside\s+from|other\s+than|besides",
+    r"with\s+the\s+exception\s+of",
+    r"which|who",
+    r"otherwise",
+    r"there\s+(?:is|are|was|were|has\s+been|have\s+been)",
+]
+
+
+def _words(alternatives: list[str]) -> str:
+    return "|".join(f"(?:{a})" for a in alternatives)
+
+
+# One combined regex. At one position Python takes the first alternative that matches, so the
+# more specific groups come first ("cannot be excluded" before "not", "no change" before "no").
+# The lookarounds keep "no" from matching inside "nodule" or "not" inside "note".
+_GROUPS: list[tuple[str, list[str]]] = [
+    ("pseudo", _PSEUDO),
+    ("unc_post", _UNCERTAIN_POST),
+    ("unc_both", _UNCERTAIN_BOTH),
+    ("unc_pre", _UNCERTAIN_PRE),
+    ("neg_post", _NEGATION_POST),
+    ("neg_both", _NEGATION_BOTH),
+    ("neg_pre", _NEGATION_PRE),
+    ("term", _TERMINATORS),
+]
+_TRIGGER_RE = re.compile(
+    r"(?<![\w/-])(?:"
+    + "|".join(f"(?P<{name}>{_words(alts)})" for name, alts in _GROUPS)
+    + r")(?![\w-])|(?P<punct>[;:])",
+    re.IGNORECASE,
+)
+
+# Hedges that are part of a denied phrase when a negation governs them: "no suspicious
+# nodules", "no opacity to suggest pneumonia", "no definite findings suspicious for infection".
+# Strong hedges ("no effusion, possible pneumonia") keep their own scope.
+_WEAK_HEDGE_RE = re.compile(
+    r"suspicious(?:\s+(?:for|of))?|suspect|suggest|suggests|suggesting|suggestive(?:\s+of)?"
+    r"|concern(?:ing)?\s+for|worrisome(?:\s+for)?|detect|detecting|identify|identifying",
+    re.IGNORECASE,
+)
+
+# How many words a trigger reaches (backward, forward) by direction.
+_REACH: dict[str, tuple[int, int]] = {
+    "pre": (0, MAX_PRE_WORDS),
+    "post": (MAX_POST_WORDS, 0),
+    "both": (MAX_BOTH_WORDS, MAX_BOTH_WORDS),
+}
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A matched cue: its kind, direction and offsets in the sentence."""
+
+    kind: TriggerKind
+    direction: Direction
+    start: int
+    end: int
+    text: str
+
+
+class SentenceScope:
+    """Triggers and terminators of one sentence, found once; answers per-mention queries.
+
+    Build it with :func:`analyze` (cached) rather than directly when the same sentence is
+    queried for several mentions.
+    """
+
+    __slots__ = ("terminators", "text", "triggers")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.triggers: list[Trigger] = []
+        self.terminators: list[int] = []  # start offsets of terminators
+        for m in _TRIGGER_RE.finditer(text):
+            group = m.lastgroup
+            if group in ("term", "punct"):
+                self.terminators.append(m.start())
+            elif group and group != "pseudo":
+                kind: TriggerKind = "uncertainty" if group.startswith("unc") else "negation"
+                direction = cast(Direction, group.split("_")[1])
+                self.triggers.append(Trigger(kind, direction, m.start(), m.end(), m.group()))
+        if len(self.triggers) > 1:
+            self.triggers = [t for t in self.triggers if not self._absorbed(t)]
+
+    def _absorbed(self, trigger: Trigger) -> bool:
+        """True for a weak hedge inside a negation's scope ("no suspicious nodule")."""
+        if trigger.kind != "uncertainty" or not _WEAK_HEDGE_RE.fullmatch(trigger.text):
+            return False
+        for t in self.triggers:
+            if t.start >= trigger.start:
+                return False
+            if t.kind == "negation" and self._reaches(t.end, trigger.start, _REACH[t.direction][1]):
+                return True
+        return False
+
+    def _reaches(self, a: int, b: int, limit: int, comma_stops: bool = False) -> bool:
+        """True when ``[a, b)`` holds no terminator and at most ``limit`` words.
+
+        ``comma_stops``: a comma also ends the scope (for the short two-sided cues, which bind
+        the phrases right beside them: "opacity, atelectasis versus scarring").
+        """
+        if limit <= 0:
+            return False
+        for t in self.terminators:
+            if a <= t < b:
+                return False
+        gap = self.text[a:b]
+        if comma_stops and "," in gap:
+            return False
+        return len(gap.split()) <= limit
+
+    def governing(self, start: int, end: int) -> tuple[Trigger | None, Trigger | None]:
+        """The nearest in-scope trigger before and after the mention ``[start, end)``."""
+        before: Trigger | None = None
+        after: Trigger | None = None
+        for t in self.triggers:
+            back, forward = _REACH[t.direction]
+            if t.end <= start:
+                if self._reaches(t.end, start, forward, t.direction == "both"):
+                    before = t  # triggers are in text order: the last one is the nearest
+            elif t.start >= end:
+                # Only the first cue after the mention may govern it: a later post-cue
+                # belongs to whatever the intervening cue started ("X, no Y is seen").
+                if self._reaches(end, t.start, back, t.direction == "both"):
+                    after = t
+                break
+        return before, after
+
+    def assertion(self, start: int, end: int) -> Assertion:
+        """``positive``, ``negative`` or ``uncertain`` for the mention at ``[start, end)``."""
+        before, after = self.governing(start, end)
+        kinds = {t.kind for t in (before, after) if t is not None}
+        if "uncertainty" in kinds:
+            return "uncertain"
+        if "negation" in kinds:
+            return "negative"
+        return "positive"
+
+
+@lru_cache(maxsize=4096)
+def analyze(sentence_text: str) -> SentenceScope:
+    """The scope analysis of one sentence (cached: rules query the same sentence often)."""
+    return SentenceScope(sentence_text)
+
+
+def assertion_of(sentence_text: str, mention_start: int, mention_end: int) -> Assertion:
+    """Assertion status of the mention ``sentence_text[mention_start:mention_end]``.
+
+    Raises ``ValueError`` when the offsets do not lie inside the sentence.
+    """
+    if not 0 <= mention_start <= mention_end <= len(sentence_text):
+        raise ValueError(
+            f"mention offsets [{mention_start}, {mention_end}) lie outside the sentence "
+            f"of length {len(sentence_text)}"
+        )
+    return analyze(sentence_text).assertion(mention_start, mention_end)

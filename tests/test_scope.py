@@ -1,0 +1,187 @@
+"""Negation and uncertainty scope (extractors.rules.scope) on hand-written sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from extractors.rules.scope import MAX_PRE_WORDS, analyze, assertion_of
+
+
+def status(sentence: str, mention: str, occurrence: int = 0) -> str:
+    """Assertion of the ``occurrence``-th case-insensitive match of ``mention`` in ``sentence``."""
+    lowered, target = sentence.lower(), mention.lower()
+    start = -1
+    for _ in range(occurrence + 1):
+        start = lowered.index(target, start + 1)
+    return assertion_of(sentence, start, start + len(mention))
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention"),
+    [
+        ("No pleural effusion.", "effusion"),
+        ("There is no evidence of pneumothorax.", "pneumothorax"),
+        ("Stable cardiomegaly without pulmonary edema.", "edema"),
+        ("Negative for acute fracture.", "fracture"),
+        ("The lungs are free of focal consolidation.", "consolidation"),
+        ("Lungs are clear of infiltrate.", "infiltrate"),
+        ("Absence of pleural fluid.", "pleural fluid"),
+        ("Interval resolution of the right effusion.", "effusion"),
+        ("The heart is not enlarged.", "enlarged"),
+        ("NO PNEUMOTHORAX.", "pneumothorax"),
+        ("no xxxx of pleural effusion.", "pleural effusion"),
+    ],
+)
+def test_pre_negation(sentence: str, mention: str) -> None:
+    assert status(sentence, mention) == "negative"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention"),
+    [
+        ("Pneumothorax is not seen.", "pneumothorax"),
+        ("A focal consolidation is not identified.", "consolidation"),
+        ("The left pleural effusion has resolved.", "effusion"),
+        ("Pneumonia was excluded.", "pneumonia"),
+        ("Right pneumothorax resolved.", "pneumothorax"),
+        ("Pneumothorax no longer visualized.", "pneumothorax"),
+    ],
+)
+def test_post_negation(sentence: str, mention: str) -> None:
+    assert status(sentence, mention) == "negative"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention"),
+    [
+        ("Opacity may represent atelectasis.", "atelectasis"),
+        ("Possible small left effusion.", "effusion"),
+        ("Pneumonia cannot be excluded.", "pneumonia"),
+        ("Cannot exclude a small pneumothorax.", "pneumothorax"),
+        ("Findings suggestive of pulmonary edema.", "edema"),
+        ("Questionable nodule in the right upper lobe.", "nodule"),
+        ("Opacity most likely atelectasis.", "atelectasis"),
+        ("Atelectasis is unlikely.", "atelectasis"),
+        ("Small effusions suspected.", "effusions"),
+        ("Opacity concerning for pneumonia.", "pneumonia"),
+        ("Pneumonia is in the differential.", "pneumonia"),
+        ("Edema difficult to entirely exclude.", "edema"),
+        ("Difficult to exclude a cavitary lesion.", "lesion"),
+    ],
+)
+def test_uncertainty(sentence: str, mention: str) -> None:
+    assert status(sentence, mention) == "uncertain"
+
+
+def test_double_negation_is_uncertain() -> None:
+    assert status("Pneumonia is not excluded.", "pneumonia") == "uncertain"
+    assert status("Infection not ruled out.", "infection") == "uncertain"
+    assert status("A small effusion can not be excluded.", "effusion") == "uncertain"
+
+
+def test_versus_reaches_both_sides() -> None:
+    sentence = "Right basilar atelectasis versus pneumonia."
+    assert status(sentence, "atelectasis") == "uncertain"
+    assert status(sentence, "pneumonia") == "uncertain"
+
+
+def test_versus_reaches_only_a_few_words() -> None:
+    sentence = "Large right pleural effusion with adjacent opacity, atelectasis versus pneumonia."
+    assert status(sentence, "effusion") == "positive"
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "No pleural effusion or pneumothorax.",
+        "No focal consolidation, pleural effusion, or pneumothorax.",
+        "There is no pneumothorax, large pleural effusion, or focal airspace disease.",
+    ],
+)
+def test_negation_covers_coordinated_findings(sentence: str) -> None:
+    assert status(sentence, "pneumothorax") == "negative"
+    assert status(sentence, "effusion") == "negative"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention"),
+    [
+        ("There is no pneumothorax but there is a small effusion.", "effusion"),
+        ("No pneumothorax; small left effusion.", "effusion"),
+        ("Lungs clear, however a small right effusion is present.", "effusion"),
+        ("No effusion, although mild atelectasis persists.", "atelectasis"),
+        ("No acute abnormality other than mild cardiomegaly.", "cardiomegaly"),
+        ("No focal opacity, which excludes pneumonia, except for atelectasis.", "atelectasis"),
+        ("Without effusion, there is mild cardiomegaly.", "cardiomegaly"),
+    ],
+)
+def test_terminators_end_scope(sentence: str, mention: str) -> None:
+    assert status(sentence, mention) == "positive"
+
+
+def test_nearest_trigger_decides_and_strong_hedge_keeps_scope() -> None:
+    sentence = "No effusion, possible pneumonia."
+    assert status(sentence, "effusion") == "negative"
+    assert status(sentence, "pneumonia") == "uncertain"
+    sentence = "Possible small effusion, no pneumothorax."
+    assert status(sentence, "effusion") == "uncertain"
+    assert status(sentence, "pneumothorax") == "negative"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention"),
+    [
+        ("No suspicious pulmonary nodules or masses.", "nodules"),
+        ("There is no focal air space opacity to suggest a pneumonia.", "pneumonia"),
+        ("No focal consolidation, suspicious opacity, or definite pleural effusion.", "effusion"),
+    ],
+)
+def test_weak_hedge_inside_negation_stays_negative(sentence: str, mention: str) -> None:
+    assert status(sentence, mention) == "negative"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention"),
+    [
+        ("No significant change in the left pleural effusion.", "effusion"),
+        ("No interval change in bibasilar atelectasis.", "atelectasis"),
+        ("Atelectasis without significant interval change.", "atelectasis"),
+        ("Note is made of a small effusion.", "effusion"),
+        ("Small nodule is noted.", "nodule"),
+        ("Mild cardiomegaly is unchanged.", "cardiomegaly"),
+        ("Opacity consistent with pneumonia.", "pneumonia"),
+    ],
+)
+def test_pseudo_triggers_and_word_boundaries_stay_positive(sentence: str, mention: str) -> None:
+    assert status(sentence, mention) == "positive"
+
+
+def test_pre_scope_has_a_word_limit() -> None:
+    filler = " ".join(["word"] * (MAX_PRE_WORDS + 1))
+    assert status(f"No {filler} effusion.", "effusion") == "positive"
+    near = " ".join(["word"] * (MAX_PRE_WORDS - 2))
+    assert status(f"No {near} effusion.", "effusion") == "negative"
+
+
+def test_governing_reports_the_triggers() -> None:
+    sentence = "No evidence of pneumothorax."
+    start = sentence.index("pneumothorax")
+    before, after = analyze(sentence).governing(start, start + len("pneumothorax"))
+    assert before is not None and before.text == "No" and before.kind == "negation"
+    assert after is None
+
+
+def test_case_does_not_matter() -> None:
+    for text in (
+        "Pneumonia cannot be excluded.",
+        "PNEUMONIA CANNOT BE EXCLUDED.",
+        "pneumonia cannot be excluded.",
+    ):
+        assert status(text, "pneumonia") == "uncertain"
+
+
+def test_offsets_outside_the_sentence_are_rejected() -> None:
+    with pytest.raises(ValueError, match="outside the sentence"):
+        assertion_of("No effusion.", 5, 40)
+    with pytest.raises(ValueError, match="outside the sentence"):
+        assertion_of("No effusion.", -1, 2)
