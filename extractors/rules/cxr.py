@@ -315,13 +315,13 @@ class CxrRuleExtractor(RuleExtractor):
                 return None
         if normal_sentences:
             return [evidence_of(s) for s in normal_sentences]
-        denied: list[Sentence] = []
+        # keyed by start offset: a sentence denying several findings is listed once (a set,
+        # not a list scan, so a report with thousands of sentences stays linear)
+        denied: dict[int, Sentence] = {}
         for finding, by_state in found.items():
             if finding != SUPPORT_DEVICES:
                 for s in by_state.get("negative", []):
-                    if s not in denied:
-                        denied.append(s)
+                    denied.setdefault(s.start, s)
         if not denied:
             return None
-        denied.sort(key=lambda s: s.start)
-        return [evidence_of(s) for s in denied]
+        return [evidence_of(denied[start]) for start in sorted(denied)]
