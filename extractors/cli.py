@@ -166,6 +166,26 @@ def schemas_json_schema(schema_ref: str) -> None:
     click.echo()
 
 
+@cli.group()
+def datasets() -> None:
+    """Prepare the public development sets (Open-i, CDD-CESM) as extract input."""
+
+
+@datasets.command("export")
+@click.argument("dataset", type=click.Choice(["openi", "cddcesm"]))
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", required=True, type=click.Path(path_type=Path), help="JSONL to write.")
+def datasets_export(dataset: str, source: Path, output: Path) -> None:
+    """Write SOURCE (Open-i reports.csv or CDD-CESM breast_reports.csv) as report_id/text JSONL."""
+    from extractors.datasets import export
+
+    try:
+        n = export(dataset, source, output)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(f"cannot read {source} as {dataset}: {exc}") from None
+    click.echo(f"{n} reports -> {output}", err=True)
+
+
 def _attach_optional_commands() -> None:
     """Attach commands whose modules live elsewhere in the package (they import heavy deps lazily)."""
     from extractors.evaluate.command import evaluate
