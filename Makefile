@@ -8,16 +8,16 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[llm,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[llm,pipeline,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)  ## extract + evaluate the bundled sample reports for all three schemas
 	$(BIN)/rrief demo --output demo-out
 
-test: $(STAMP)  ## lint, format check, then every test (slow ones included)
+test: $(STAMP)  ## lint, format check, then every test (slow ones included) against a real PostgreSQL
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	eval "$$(bash .ci/start-postgres.sh)" && $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

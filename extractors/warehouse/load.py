@@ -1,0 +1,230 @@
+"""Idempotent UPSERT loaders for the warehouse tables, each in ONE transaction.
+
+Pass an ``Engine`` and the loader opens, commits (or on any error rolls back) its own
+transaction; pass a ``Connection`` already inside a transaction and the loader joins it, so a
+caller can load a whole batch (extractions + quarantine + metrics) atomically. Loading the same
+rows twice changes nothing: conflicting rows are only updated when their content differs, so
+``updated_at``/``run_id`` stay put on a rerun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import islice
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, Table, func, literal_column, or_, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from extractors.warehouse.models import (
+    EXTRACTION_KEY,
+    extractions,
+    quarantine,
+    reports,
+    run_metrics,
+    task_failures,
+)
+from extractors.warehouse.rows import (
+    ExtractionRow,
+    QuarantineRow,
+    ReportRow,
+    RunMetricsRow,
+    TaskFailureRow,
+)
+
+Bind = Engine | Connection
+R = TypeVar("R", bound=BaseModel)
+
+CHUNK_SIZE = 1000
+
+
+class UpsertCounts(BaseModel):
+    """What an UPSERT did: new rows, rows whose content changed, rows already identical."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    def __iadd__(self, other: UpsertCounts) -> UpsertCounts:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+
+@contextmanager
+def transaction(bind: Bind) -> Iterator[Connection]:
+    """One transaction: a new one on an engine, the caller's one on a connection inside one."""
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            yield conn
+    elif bind.in_transaction():
+        yield bind
+    else:
+        with bind.begin():
+            yield bind
+
+
+def _chunks(rows: Iterable[R], size: int) -> Iterator[list[R]]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _dedupe(chunk: Sequence[R], key: Sequence[str]) -> list[R]:
+    """Keep the last row per conflict key: one INSERT cannot update the same row twice."""
+    by_key: dict[tuple[Any, ...], R] = {}
+    for row in chunk:
+        by_key[tuple(getattr(row, k) for k in key)] = row
+    return list(by_key.values())
+
+
+def _upsert(
+    conn: Connection,
+    table: Table,
+    params: list[dict[str, Any]],
+    conflict: Sequence[str],
+    compare: Sequence[str],
+    touch: dict[str, Any],
+) -> UpsertCounts:
+    """INSERT … ON CONFLICT DO UPDATE only where a ``compare`` column differs.
+
+    ``RETURNING (xmax = 0)`` tells inserted rows from updated ones; rows not returned were
+    identical already.
+    """
+    stmt = pg_insert(table)
+    excluded = stmt.excluded
+    update_cols = {c: excluded[c] for c in params[0] if c not in conflict}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[c] for c in conflict],
+        set_={**update_cols, **touch},
+        where=or_(*[table.c[c].is_distinct_from(excluded[c]) for c in compare]),
+    ).returning(literal_column("(xmax = 0)").label("inserted"))
+    flags = conn.execute(stmt, params).scalars().all()
+    inserted = sum(1 for f in flags if f)
+    updated = len(flags) - inserted
+    return UpsertCounts(inserted=inserted, updated=updated, unchanged=len(params) - len(flags))
+
+
+def _json_params(rows: Sequence[BaseModel]) -> list[dict[str, Any]]:
+    return [row.model_dump(mode="python") for row in rows]
+
+
+def upsert_reports(
+    bind: Bind, rows: Iterable[ReportRow], chunk_size: int = CHUNK_SIZE
+) -> UpsertCounts:
+    """UPSERT pseudonymized reports on ``report_key``; a changed text/hash/metadata updates the
+    row and ``updated_at``, identical rows are left alone."""
+    compare = [c for c in ReportRow.model_fields if c != "report_key"]
+    counts = UpsertCounts()
+    with transaction(bind) as conn:
+        for chunk in _chunks(rows, chunk_size):
+            _check_type(chunk, ReportRow)
+            params = _json_params(_dedupe(chunk, ["report_key"]))
+            counts += _upsert(
+                conn, reports, params, ["report_key"], compare, {"updated_at": func.now()}
+            )
+    return counts
+
+
+_EXTRACTION_COMPARE = (
+    "backend",
+    "adapter_id",
+    "status",
+    "labels",
+    "evidence",
+    "error",
+    "content_sha256",
+)
+
+
+def upsert_extractions(
+    bind: Bind, rows: Iterable[ExtractionRow], chunk_size: int = CHUNK_SIZE
+) -> UpsertCounts:
+    """UPSERT extraction results on (report_key, schema_name, schema_version,
+    extractor_version). The same key leaves ``raw.quarantine``: a result is either loaded or
+    quarantined, never both."""
+    counts = UpsertCounts()
+    with transaction(bind) as conn:
+        for chunk in _chunks(rows, chunk_size):
+            _check_type(chunk, ExtractionRow)
+            deduped = _dedupe(chunk, EXTRACTION_KEY)
+            params = _json_params(deduped)
+            counts += _upsert(
+                conn,
+                extractions,
+                params,
+                EXTRACTION_KEY,
+                _EXTRACTION_COMPARE,
+                {"extracted_at": func.now()},
+            )
+            _delete_keys(conn, quarantine, deduped)
+    return counts
+
+
+def upsert_quarantine(
+    bind: Bind, rows: Iterable[QuarantineRow], chunk_size: int = CHUNK_SIZE
+) -> UpsertCounts:
+    """UPSERT rows that failed validation on the extraction key; the same key leaves
+    ``raw.extractions``."""
+    counts = UpsertCounts()
+    with transaction(bind) as conn:
+        for chunk in _chunks(rows, chunk_size):
+            _check_type(chunk, QuarantineRow)
+            deduped = _dedupe(chunk, EXTRACTION_KEY)
+            params = _json_params(deduped)
+            counts += _upsert(
+                conn,
+                quarantine,
+                params,
+                EXTRACTION_KEY,
+                ("labels", "evidence", "failed_expectations"),
+                {"quarantined_at": func.now()},
+            )
+            _delete_keys(conn, extractions, deduped)
+    return counts
+
+
+def upsert_run_metrics(bind: Bind, rows: Iterable[RunMetricsRow]) -> UpsertCounts:
+    """UPSERT task-run metrics on (run_id, task_id, map_index): a retried task overwrites."""
+    pk = ("run_id", "task_id", "map_index")
+    compare = [c for c in RunMetricsRow.model_fields if c not in pk]
+    counts = UpsertCounts()
+    with transaction(bind) as conn:
+        for chunk in _chunks(rows, CHUNK_SIZE):
+            _check_type(chunk, RunMetricsRow)
+            params = _json_params(_dedupe(chunk, pk))
+            counts += _upsert(conn, run_metrics, params, pk, compare, {"recorded_at": func.now()})
+    return counts
+
+
+def insert_task_failures(bind: Bind, rows: Iterable[TaskFailureRow]) -> int:
+    """Append task-failure records (every failed try is its own row). Returns rows written."""
+    n = 0
+    with transaction(bind) as conn:
+        for chunk in _chunks(rows, CHUNK_SIZE):
+            _check_type(chunk, TaskFailureRow)
+            conn.execute(task_failures.insert(), _json_params(chunk))
+            n += len(chunk)
+    return n
+
+
+def _delete_keys(conn: Connection, table: Table, rows: Sequence[BaseModel]) -> None:
+    cols = tuple_(*[table.c[c] for c in EXTRACTION_KEY])
+    keys = [tuple(getattr(r, c) for c in EXTRACTION_KEY) for r in rows]
+    conn.execute(table.delete().where(cols.in_(keys)))
+
+
+def _check_type(chunk: Sequence[object], expected: type[BaseModel]) -> None:
+    for row in chunk:
+        if not isinstance(row, expected):
+            raise TypeError(
+                f"expected {expected.__name__} rows, got {type(row).__name__}: build rows with "
+                f"extractors.warehouse.rows (reports through extractors.privacy)"
+            )

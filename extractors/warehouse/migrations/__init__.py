@@ -1,0 +1,1 @@
+"""Alembic migration environment of the warehouse (run it with ``extractors.warehouse.migrate``)."""

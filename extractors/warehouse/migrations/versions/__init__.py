@@ -1,0 +1,1 @@
+"""Warehouse revisions, oldest first (``0001_initial``, …)."""

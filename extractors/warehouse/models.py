@@ -1,0 +1,150 @@
+"""SQLAlchemy Core tables of the warehouse's ``raw`` and ``ops`` schemas (the pipeline contract).
+
+The Alembic migrations create exactly these tables; dbt (``staging``/``intermediate``/``marts``)
+and the Great Expectations suites read them. Identifiers are pseudonyms only: the columns hold
+``*_key`` HMAC values, never a patient id or accession number.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+RAW = "raw"
+OPS = "ops"
+# Schemas that dbt builds into; created (empty) by ``roles.ensure_roles`` so grants can exist
+# before the first ``dbt build``.
+DBT_SCHEMAS = ("staging", "intermediate", "marts")
+
+NAMING = {
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+NOW = text("now()")
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("report_key", Text, primary_key=True, comment="HMAC of source + accession number"),
+    Column("patient_key", Text, nullable=False, comment="HMAC of the patient id"),
+    Column("accession_key", Text, nullable=False, comment="HMAC of the accession number"),
+    Column("source", Text, nullable=False, comment="which RIS connector delivered the report"),
+    Column("modality", Text, nullable=False, comment="DICOM modality: CR, DX, MG, CT, ..."),
+    Column("report_type", Text, comment="schema to extract with (cxr|mammo|ccta), or null"),
+    Column("exam_at", DateTime(timezone=True)),
+    Column("report_final_at", DateTime(timezone=True), nullable=False),
+    Column("report_text", Text, nullable=False),
+    Column("content_sha256", Text, nullable=False, comment="SHA-256 of report_text (UTF-8)"),
+    Column("ingested_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("ix_reports_report_final_at", "report_final_at"),
+    Index("ix_reports_report_type_final_at", "report_type", "report_final_at"),
+    schema=RAW,
+)
+
+EXTRACTION_KEY = ("report_key", "schema_name", "schema_version", "extractor_version")
+
+extractions = Table(
+    "extractions",
+    metadata,
+    Column("extraction_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("report_key", Text, ForeignKey("raw.reports.report_key"), nullable=False),
+    Column("schema_name", Text),
+    Column("schema_version", Integer),
+    Column("backend", Text),
+    Column("extractor_version", Text),
+    Column("adapter_id", Text),
+    Column("status", Text),
+    Column("labels", JSONB(none_as_null=True)),
+    Column("evidence", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("error", Text),
+    Column("content_sha256", Text, nullable=False, comment="hash of the text extracted from"),
+    Column("run_id", Text, nullable=False),
+    Column("extracted_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("status in ('ok', 'error')", name="status"),
+    UniqueConstraint(*EXTRACTION_KEY, name="uq_extractions_key"),
+    schema=RAW,
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("quarantine_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("report_key", Text, ForeignKey("raw.reports.report_key"), nullable=False),
+    Column("schema_name", Text),
+    Column("schema_version", Integer),
+    Column("extractor_version", Text),
+    Column("labels", JSONB(none_as_null=True)),
+    Column("evidence", JSONB(none_as_null=True)),
+    Column(
+        "failed_expectations",
+        JSONB,
+        nullable=False,
+        comment="list of {expectation, column, reason}",
+    ),
+    Column("run_id", Text),
+    Column("quarantined_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    UniqueConstraint(*EXTRACTION_KEY, name="uq_quarantine_key"),
+    schema=RAW,
+)
+
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("dag_id", Text),
+    Column("task_id", Text, nullable=False),
+    Column("map_index", Integer, nullable=False, server_default=text("-1")),
+    Column("data_interval_start", DateTime(timezone=True)),
+    Column("data_interval_end", DateTime(timezone=True)),
+    Column("schema_name", Text),
+    Column("backend", Text),
+    Column("adapter_id", Text),
+    Column("n_in", Integer),
+    Column("n_loaded", Integer),
+    Column("n_quarantined", Integer),
+    Column("n_errored", Integer),
+    Column("invalid_output_rate", Float),
+    Column("latency_p50_ms", Float),
+    Column("latency_p95_ms", Float),
+    Column("recorded_at", DateTime(timezone=True), server_default=NOW),
+    PrimaryKeyConstraint("run_id", "task_id", "map_index", name="pk_run_metrics"),
+    schema=OPS,
+)
+
+task_failures = Table(
+    "task_failures",
+    metadata,
+    Column("failure_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("dag_id", Text),
+    Column("run_id", Text),
+    Column("task_id", Text),
+    Column("map_index", Integer),
+    Column("try_number", Integer),
+    Column("error", Text),
+    Column("failed_at", DateTime(timezone=True), server_default=NOW),
+    schema=OPS,
+)
+
+WAREHOUSE_TABLES = (reports, extractions, quarantine, run_metrics, task_failures)
