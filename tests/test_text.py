@@ -68,3 +68,15 @@ def test_long_report_is_not_truncated() -> None:
     doc = Document.from_text(text)
     assert len(doc.sentences) == 20_000
     assert doc.sentences[-1].end == len(text)
+
+
+def test_other_headers_end_the_previous_section() -> None:
+    text = (
+        "INDICATION: Screening.\nBREAST COMPOSITION: Heterogeneously dense.\nIMPRESSION: BI-RADS 1."
+    )
+    sents = split_sentences(text)
+    assert [(s.text, s.section) for s in sents] == [
+        ("Screening.", "indication"),
+        ("Heterogeneously dense.", "other"),
+        ("BI-RADS 1.", "impression"),
+    ]

@@ -1,4 +1,4 @@
-"""Detect the usual report sections (indication, comparison, findings, impression) by header.
+"""Detect report sections (indication, comparison, findings, impression, other) by header.
 
 Headers are matched case-insensitively at the start of a line or after a sentence end, so
 all-caps, lower-case and run-together reports work. Text before the first header is ``preamble``.
@@ -34,6 +34,20 @@ SECTION_ALIASES: dict[str, tuple[str, ...]] = {
         "summary",
         "assessment",
         "diagnosis",
+    ),
+    # Headers that end the previous section without being one of the above, so e.g. a
+    # "BREAST COMPOSITION:" line after "INDICATION:" is not read as part of the indication.
+    "other": (
+        "breast composition",
+        "breast density",
+        "composition",
+        "recommendation",
+        "recommendations",
+        "addendum",
+        "note",
+        "notes",
+        "calcium score",
+        "coronary calcium",
     ),
 }
 
