@@ -1,8 +1,11 @@
 # RRIEF developer entry points. `make demo` runs the main job, `make test` the whole test suite.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DBT_VENV := .venv-dbt
+DBT_STAMP := $(DBT_VENV)/.installed
 
 .PHONY: demo test lint format bench clean
 
@@ -11,10 +14,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[llm,pipeline,dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## extract + evaluate the bundled sample reports for all three schemas
-	$(BIN)/rrief demo --output demo-out
+$(DBT_STAMP): dbt/requirements.txt  ## dbt in its own venv (its pins clash with Airflow's)
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/pip install -q --disable-pip-version-check -r dbt/requirements.txt
+	touch $(DBT_STAMP)
 
-test: $(STAMP)  ## lint, format check, then every test (slow ones included) against a real PostgreSQL
+demo: $(STAMP) $(DBT_STAMP)  ## seed a demo RIS, run rrief_daily over 5 days on an embedded PostgreSQL, build the marts
+	$(BIN)/rrief demo
+
+test: $(STAMP) $(DBT_STAMP)  ## lint, format check, then every test (slow ones included) against a real PostgreSQL
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	eval "$$(bash .ci/start-postgres.sh)" && $(BIN)/python -m pytest
@@ -28,6 +36,7 @@ format: $(STAMP)
 
 bench: $(STAMP)  ## throughput benchmarks (print reports/s and ratios)
 	$(BIN)/python bench/rules_throughput.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DBT_VENV) .rrief .pytest_cache .ruff_cache dbt/target dbt/logs

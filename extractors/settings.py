@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,25 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=200, ge=1, description="reports per extraction task")
     dbt_project_dir: str = Field(default="dbt", description="path of the dbt project")
     dbt_bin: str = Field(default=".venv-dbt/bin/dbt", description="dbt executable (own venv)")
+
+    dbt_target_path: str = Field(
+        default="", description="dbt target dir (default dbt/target); one per concurrent run"
+    )
+    researcher_role: str = Field(
+        default="researcher", description="database role granted SELECT on the marts"
+    )
+    ris_kind: Literal["sql", "fhir", "hl7v2"] = Field(default="sql", description="RIS connector")
+    ris_url: str = Field(default="", description="SQLAlchemy URL (sql) or FHIR base URL (fhir)")
+    ris_table: str = Field(default="report_feed", description="sql: table or view to read")
+    ris_query: str = Field(default="", description="sql: query with :start/:end instead of a table")
+    ris_folder: str = Field(default="", description="hl7v2 drop folder, or fhir Bundle folder")
+    ris_source: str = Field(default="ris", description="source name, part of every report key")
+    validation_max_positive_rate: float = Field(
+        default=0.95, gt=0.0, le=1.0, description="prevalence sanity: max positive share per batch"
+    )
+    validation_min_reports: int = Field(
+        default=50, ge=1, description="prevalence sanity applies to batches at least this large"
+    )
 
     def schema_dirs(self) -> list[Path]:
         return [Path(p) for p in self.schema_path.split(os.pathsep) if p.strip()]

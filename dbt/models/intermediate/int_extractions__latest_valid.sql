@@ -1,0 +1,50 @@
+-- The extraction each mart should use: per report and schema, the newest successful extraction
+-- of the report's CURRENT text (an edited report is not described by labels of its old text),
+-- preferring the highest schema version, then the most recent run.
+with extractions as (
+    select * from {{ ref('stg_rrief__extractions') }}
+),
+
+reports as (
+    select * from {{ ref('stg_rrief__reports') }}
+),
+
+valid as (
+    select
+        extractions.*,
+        reports.patient_key,
+        reports.accession_key,
+        reports.modality,
+        reports.exam_at,
+        reports.report_final_at,
+        row_number() over (
+            partition by extractions.report_key, extractions.schema_name
+            order by
+                extractions.schema_version desc,
+                extractions.extracted_at desc,
+                extractions.extraction_id desc
+        ) as recency
+    from extractions
+    inner join reports
+        on reports.report_key = extractions.report_key
+        and reports.content_sha256 = extractions.content_sha256
+    where extractions.status = 'ok'
+)
+
+select
+    report_key,
+    schema_name,
+    schema_version,
+    patient_key,
+    accession_key,
+    modality,
+    exam_at,
+    report_final_at,
+    backend,
+    extractor_version,
+    adapter_id,
+    labels,
+    run_id,
+    extracted_at
+from valid
+where recency = 1

@@ -1,0 +1,22 @@
+-- One row per study: report metadata (pseudonymous keys only) and one column per label,
+-- straight from the schema's label paths (var rrief_label_columns). No report text, no evidence.
+with latest as (
+    select * from {{ ref('int_extractions__latest_valid') }}
+    where schema_name = 'ccta'
+)
+
+select
+    report_key,
+    patient_key,
+    accession_key,
+    modality,
+    exam_at,
+    report_final_at,
+    schema_version,
+    backend,
+    extractor_version,
+    adapter_id,
+    extracted_at,
+    {{ label_columns('ccta') }},
+    {{ list_columns('ccta') }}
+from latest
