@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     adapter: str = Field(default="", description="adapter dir (hf) or adapter name (openai)")
     base_model: str = Field(default="", description="local directory of the base model (hf)")
     llm_endpoint: str = Field(default="", description="OpenAI-compatible base URL (openai)")
+    llm_api_key: str = Field(
+        default="", repr=False, description="bearer token for the LLM server (vLLM --api-key)"
+    )
     batch_size: int = Field(default=200, ge=1, description="reports per extraction task")
     dbt_project_dir: str = Field(default="dbt", description="path of the dbt project")
     dbt_bin: str = Field(default=".venv-dbt/bin/dbt", description="dbt executable (own venv)")
