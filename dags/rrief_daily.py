@@ -15,6 +15,9 @@ exactly once).
 5. **summarize** — run totals into `ops.run_metrics`.
 6. **dbt_build** — staging → intermediate → marts and their tests; publishes the
    `rrief_marts` asset for downstream DAGs. Trigger with `{"run_dbt": false}` to skip it.
+7. **check_health** — label prevalence against the trailing 4 weeks, invalid-output rate and
+   volume; a finding writes `ops.alerts` rows and fails the task with the reason
+   (docs/health.md).
 
 Running a day twice changes nothing; every failed attempt is recorded in `ops.task_failures`.
 All logic lives in `extractors.pipeline`; this file only wires it.
@@ -83,8 +86,16 @@ def rrief_daily() -> None:
     def dbt_build(totals: dict[str, int]) -> dict[str, Any]:
         return tasks.dbt_build(get_current_context())
 
+    @task(retries=0)  # a failed check is a finding; retrying only repeats it
+    def check_health(totals: dict[str, int]) -> dict[str, Any]:
+        from extractors.health import check_from_context
+
+        return check_from_context(get_current_context())
+
     batches = plan(fetch(prepare_warehouse()))
-    dbt_build(summarize(extract.expand(descriptor=batches)))
+    totals = summarize(extract.expand(descriptor=batches))
+    dbt_build(totals)
+    check_health(totals)
 
 
 rrief_daily()

@@ -66,6 +66,24 @@ class Settings(BaseSettings):
         default=50, ge=1, description="prevalence sanity applies to batches at least this large"
     )
 
+    alert_invalid_rate: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="alert when a day's invalid-output rate exceeds it"
+    )
+    alert_volume_ratio: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="alert when volume < this x same-weekday median"
+    )
+    drift_alpha: float = Field(
+        default=0.01, gt=0.0, lt=1.0, description="false-discovery rate of the daily drift tests"
+    )
+    drift_min_effect: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="smallest prevalence change (absolute) to flag"
+    )
+    drift_min_daily_n: int = Field(default=30, ge=1, description="reports a day before testing")
+    drift_baseline_days: int = Field(default=28, ge=1, description="trailing days of baseline")
+    drift_min_baseline_days: int = Field(
+        default=7, ge=1, description="baseline days with data needed before testing"
+    )
+
     def schema_dirs(self) -> list[Path]:
         return [Path(p) for p in self.schema_path.split(os.pathsep) if p.strip()]
 

@@ -62,6 +62,7 @@ def test_dag_is_declared_as_the_contract_says(dag: Any) -> None:
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.doc_md and "rrief_daily" in dag.doc_md
     assert set(dag.task_ids) == {
+        "check_health",
         "prepare_warehouse",
         "fetch",
         "plan",
@@ -120,9 +121,13 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
         }
 
 
-def run_ok(dag: Any, logical: datetime, run_dbt: bool) -> Any:
+def run_dag(dag: Any, logical: datetime, run_dbt: bool) -> tuple[Any, dict[str, str]]:
     dr = dag.test(logical_date=logical, run_conf={"run_dbt": run_dbt})
-    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    return dr, {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+
+
+def run_ok(dag: Any, logical: datetime, run_dbt: bool) -> Any:
+    dr, states = run_dag(dag, logical, run_dbt)
     assert str(dr.state) == "success", states
     return dr
 
@@ -185,7 +190,7 @@ def test_dag_quarantines_forced_validation_failures(
     os.environ.update(RRIEF_VALIDATION_MAX_POSITIVE_RATE="0.01", RRIEF_VALIDATION_MIN_REPORTS="1")
     get_settings.cache_clear()
     try:
-        dr = run_ok(dag, logical_dates(DAY, 1)[1], run_dbt=False)
+        dr, states = run_dag(dag, logical_dates(DAY, 1)[1], run_dbt=False)
     finally:
         del (
             os.environ["RRIEF_VALIDATION_MAX_POSITIVE_RATE"],
@@ -212,3 +217,11 @@ def test_dag_quarantines_forced_validation_failures(
     assert metrics[0] == n_typed == metrics[1] + metrics[2] + metrics[3]
     assert metrics[2] == n_q
     assert "prevalence sanity limit" in reasons
+    # Every task did its job; the health check then fails the run on purpose, because a day
+    # with this many quarantined rows is exactly what data engineers must hear about.
+    assert {t: st for t, st in states.items() if st != "success"} == {"check_health": "failed"}
+    with warehouse_engine.connect() as conn:
+        checks = conn.execute(
+            text("SELECT DISTINCT check_name FROM ops.alerts WHERE run_id = :r"), {"r": dr.run_id}
+        ).scalars()
+        assert "invalid_output_rate" in set(checks)

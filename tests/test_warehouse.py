@@ -114,8 +114,8 @@ def test_migrations_create_the_contract_tables_and_match_the_models(pg_url_fresh
     engine = create_engine(pg_url_fresh)
     try:
         assert migrate.current_revision(engine) is None
-        assert migrate.upgrade(engine) == migrate.head_revision() == "0001_initial"
-        assert migrate.upgrade(engine) == "0001_initial"  # second run: nothing to do
+        assert migrate.upgrade(engine) == migrate.head_revision() == "0002_alerts"
+        assert migrate.upgrade(engine) == "0002_alerts"  # second run: nothing to do
         with engine.connect() as conn:
             tables = set(
                 conn.execute(
@@ -142,12 +142,13 @@ def test_migrations_create_the_contract_tables_and_match_the_models(pg_url_fresh
             "raw.quarantine",
             "ops.run_metrics",
             "ops.task_failures",
+            "ops.alerts",
             "ops.alembic_version",
         }
         assert diff == [], f"models.py and the migrations disagree: {diff}"
         migrate.downgrade(engine, "base")
         assert migrate.current_revision(engine) is None
-        assert migrate.upgrade(engine) == "0001_initial"
+        assert migrate.upgrade(engine) == "0002_alerts"
     finally:
         engine.dispose()
 

@@ -147,4 +147,36 @@ task_failures = Table(
     schema=OPS,
 )
 
-WAREHOUSE_TABLES = (reports, extractions, quarantine, run_metrics, task_failures)
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("check_name", Text, nullable=False, comment="drift | invalid_output_rate | volume"),
+    Column("schema_name", Text),
+    Column(
+        "subject",
+        Text,
+        nullable=False,
+        comment="what the alert is about, e.g. 'cxr:Pleural Effusion' or 'cxr:hf:adapter-x'",
+    ),
+    Column("observed", Float),
+    Column("expected", Float),
+    Column("threshold", Float),
+    Column("n", Integer),
+    Column("n_baseline", Integer),
+    Column("p_value", Float),
+    Column("q_value", Float),
+    Column("message", Text, nullable=False, comment="counts and rates only, never report text"),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("dag_id", Text),
+    Column("run_id", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("check_name in ('drift', 'invalid_output_rate', 'volume')", name="check_name"),
+    UniqueConstraint("window_start", "check_name", "subject", name="uq_alerts_key"),
+    Index("ix_alerts_window_start", "window_start"),
+    schema=OPS,
+)
+
+WAREHOUSE_TABLES = (reports, extractions, quarantine, run_metrics, task_failures, alerts)

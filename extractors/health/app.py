@@ -1,0 +1,97 @@
+"""The RRIEF health web app (FastAPI): the HTML page at ``/`` and its data at
+``/api/dashboard`` and ``/api/alerts``. The Airflow plugin mounts it in the API server; it runs
+standalone too (``uvicorn --factory extractors.health.app:create_app``).
+
+It only reads the warehouse (``RRIEF_WAREHOUSE_URL``; never an embedded server) and opens the
+engine on the first request, so importing or mounting it needs no database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.params import Depends
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine, create_engine
+
+from extractors.health.dashboard import Dashboard, build_dashboard, last_window_start
+from extractors.health.page import render_page
+from extractors.health.queries import AlertRecord, recent_alerts
+
+EngineFactory = Callable[[], Engine]
+Days = Annotated[int, Query(ge=1, le=366, description="how many days to show")]
+
+
+def configured_engine() -> Engine:
+    """An engine on ``RRIEF_WAREHOUSE_URL``; unlike the pipeline, the page never starts an
+    embedded PostgreSQL (the API server is not the place for one)."""
+    from extractors.settings import get_settings
+    from extractors.warehouse.db import normalize_url
+
+    url = get_settings().warehouse_url
+    if not url:
+        raise HTTPException(
+            status_code=503,
+            detail="RRIEF_WAREHOUSE_URL is not set in the Airflow API server's environment",
+        )
+    return create_engine(normalize_url(url), pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+
+class _LazyEngine:
+    """Creates the engine once, on first use, from the factory (thread-safe)."""
+
+    def __init__(self, factory: EngineFactory) -> None:
+        self._factory = factory
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._factory()
+            return self._engine
+
+
+def create_app(
+    engine_factory: EngineFactory | None = None,
+    *,
+    dependencies: Sequence[Depends] | None = None,
+    default_days: int = 30,
+) -> FastAPI:
+    """The app; ``dependencies`` guard every route (the plugin passes Airflow's
+    authentication), ``engine_factory`` defaults to :func:`configured_engine`."""
+    engine = _LazyEngine(engine_factory or configured_engine)
+    app = FastAPI(
+        title="RRIEF health",
+        description="Pipeline volumes, invalid outputs, latency and label drift of RRIEF.",
+        dependencies=list(dependencies or []),
+    )
+
+    def dashboard(days: int, last_day: date | None) -> Dashboard:
+        try:
+            return build_dashboard(engine(), days, last_day=last_day)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+
+    @app.get("/", response_class=HTMLResponse, summary="The health page")
+    def page(days: Days = default_days, last_day: date | None = None) -> HTMLResponse:
+        return HTMLResponse(render_page(dashboard(days, last_day)))
+
+    @app.get("/api/dashboard", response_model=Dashboard, summary="The page's data")
+    def api_dashboard(days: Days = default_days, last_day: date | None = None) -> Dashboard:
+        return dashboard(days, last_day)
+
+    @app.get("/api/alerts", response_model=list[AlertRecord], summary="Stored alerts")
+    def api_alerts(days: Days = default_days) -> list[AlertRecord]:
+        first = last_window_start(engine()) - timedelta(days=days - 1)
+        return recent_alerts(engine(), first, days)
+
+    @app.get("/healthz", summary="Liveness (no database access)")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    return app
