@@ -67,7 +67,10 @@ class Settings(BaseSettings):
     )
 
     alert_invalid_rate: float = Field(
-        default=0.05, ge=0.0, le=1.0, description="alert when a day's invalid-output rate exceeds it"
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="alert when a day's invalid-output rate exceeds it",
     )
     alert_volume_ratio: float = Field(
         default=0.2, ge=0.0, le=1.0, description="alert when volume < this x same-weekday median"
