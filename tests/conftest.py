@@ -1,0 +1,65 @@
+"""Shared pytest fixtures: a tiny local base model and a small adapter trained on it.
+
+Both are built once per session (no downloads: see ``tests/tiny_llm.py``). Tests that use
+``tiny_adapter`` pay for a short LoRA training run and are marked ``slow``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_llm import TRAIN_CXR, build_tiny_llama
+
+# Real-PostgreSQL fixtures (a throwaway database per session): see tests/pg.py.
+pytest_plugins = ["tests.conftest_pg"]
+
+
+@pytest.fixture(scope="session")
+def tiny_base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory of a random-weight tiny base model with a chat template."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-base"))
+
+
+@pytest.fixture(scope="session")
+def tiny_base_model_plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same kind of model without a chat template (the plain prompt fallback)."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-base-plain"), chat_template=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_train_file() -> Path:
+    """20 short CXR reports with full cxr@1 labels (written for these tests)."""
+    return TRAIN_CXR
+
+
+@pytest.fixture(scope="session")
+def tiny_training(tiny_base_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A ``TrainResult``: a cxr adapter trained on the 20 reports until it memorises them.
+
+    Uses the test-only output-head option: a random base cannot learn otherwise.
+    """
+    import torch
+
+    from extractors.llm.training import train_adapter
+    from extractors.schemas import get_schema
+    from tests.tiny_llm import tiny_train_config
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("adapters") / "cxr-tiny"
+    return train_adapter(
+        get_schema("cxr"),
+        tiny_base_model,
+        TRAIN_CXR,
+        out,
+        config=tiny_train_config(),
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tiny_training) -> Path:
+    """Directory of the trained cxr adapter (``tiny_training``'s output)."""
+    return Path(tiny_training.output)
