@@ -21,9 +21,6 @@ from extractors.privacy import DEMO_PSEUDONYM_KEY
 from extractors.settings import get_settings
 from tests import pg
 
-# Until tests/conftest.py lists it, load the PostgreSQL fixtures here.
-pytest_plugins = ["tests.conftest_pg"]
-
 DAY = date(2025, 3, 3)
 
 

@@ -25,9 +25,6 @@ from extractors.schemas import get_schema
 from extractors.settings import get_settings
 from tests import pg
 
-# Until tests/conftest.py lists it, load the PostgreSQL fixtures here.
-pytest_plugins = ["tests.conftest_pg"]
-
 DBT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 MARTS = {"cxr": "cxr_findings", "mammo": "mammo_exams", "ccta": "ccta_exams"}
 START = datetime(2025, 3, 3, tzinfo=UTC)

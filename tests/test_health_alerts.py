@@ -18,9 +18,6 @@ from extractors.warehouse import migrate, models
 from tests import pg
 from tests.health_data import fill_month, window_start
 
-# Until tests/conftest.py lists it, load the PostgreSQL fixtures here.
-pytest_plugins = ["tests.conftest_pg"]
-
 
 def stored_alerts(engine: Engine) -> list[dict[str, object]]:
     with engine.connect() as conn:

@@ -14,9 +14,6 @@ from extractors.pipeline.dbt import run_dbt
 from extractors.settings import get_settings
 from tests.health_data import fill_month, window_start
 
-# Until tests/conftest.py lists it, load the PostgreSQL fixtures here.
-pytest_plugins = ["tests.conftest_pg"]
-
 DBT_BIN = Path(__file__).resolve().parents[1] / get_settings().dbt_bin
 
 

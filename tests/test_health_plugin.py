@@ -28,9 +28,6 @@ from extractors.health.app import create_app
 from extractors.settings import get_settings
 from tests.health_data import fill_month, window_start
 
-# Until tests/conftest.py lists it, load the PostgreSQL fixtures here.
-pytest_plugins = ["tests.conftest_pg"]
-
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_FILE = ROOT / "plugins" / "rrief_health" / "rrief_health_plugin.py"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -25,9 +25,6 @@ from extractors.settings import get_settings
 from extractors.validate import ValidationPolicy
 from tests import pg
 
-# Until tests/conftest.py lists it, load the PostgreSQL fixtures here.
-pytest_plugins = ["tests.conftest_pg"]
-
 DAY = date(2025, 3, 3)
 START = datetime(2025, 3, 3, tzinfo=UTC)
 END = START + timedelta(days=1)

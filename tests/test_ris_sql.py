@@ -13,8 +13,6 @@ from sqlalchemy import Engine, create_engine, text
 from extractors.ris.base import ReportRecord, RISConnector, RISRecordError
 from extractors.ris.sql import SqlConnector
 
-pytest_plugins = ["tests.conftest_pg"]
-
 DAY = datetime(2025, 2, 10, tzinfo=UTC)
 NEXT = DAY + timedelta(days=1)
 

@@ -25,9 +25,6 @@ from extractors.warehouse.rows import (
 )
 from tests import pg
 
-# Until tests/conftest.py lists it, load the PostgreSQL fixtures here.
-pytest_plugins = ["tests.conftest_pg"]
-
 T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
 PSEUDO = Pseudonymizer(DEMO_PSEUDONYM_KEY)
 

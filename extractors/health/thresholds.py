@@ -1,54 +1,45 @@
-"""The knobs of the health check, with their defaults and the ``RRIEF_`` settings behind them."""
+"""The knobs of the health check: the ``RRIEF_ALERT_*`` / ``RRIEF_DRIFT_*`` settings as one model.
+
+The fields, defaults, bounds and descriptions are those of :class:`extractors.settings.Settings`
+(the single source of truth); this model only groups them so checks can be called with explicit
+thresholds in tests and notebooks.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, create_model
 
 from extractors.settings import Settings, get_settings
 
+HEALTH_SETTINGS = (
+    "drift_alpha",
+    "drift_min_effect",
+    "drift_min_daily_n",
+    "drift_baseline_days",
+    "drift_min_baseline_days",
+    "alert_invalid_rate",
+    "alert_volume_ratio",
+)
 
-class HealthThresholds(BaseModel):
-    """When the daily health check alerts. Field ``x`` is read from setting ``x``
-    (``RRIEF_X``) when the settings object has it, else the default below applies."""
 
+class _HealthThresholdsBase(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    drift_alpha: float = Field(
-        default=0.01, gt=0, lt=1, description="false discovery rate over one day's drift tests"
-    )
-    drift_min_effect: float = Field(
-        default=0.05,
-        ge=0,
-        le=1,
-        description="smallest absolute change of a label's share that can alert (0.05 = 5 points)",
-    )
-    drift_min_daily_n: int = Field(
-        default=30, ge=1, description="fewest reports of a schema in a day before drift is tested"
-    )
-    drift_baseline_days: int = Field(
-        default=28, ge=1, description="trailing days pooled as the drift baseline"
-    )
-    drift_min_baseline_days: int = Field(
-        default=7, ge=1, description="fewest baseline days with reports before drift is tested"
-    )
-    alert_invalid_rate: float = Field(
-        default=0.05,
-        ge=0,
-        le=1,
-        description="invalid-output rate ((quarantined + errored) / extracted) that alerts",
-    )
-    alert_volume_ratio: float = Field(
-        default=0.2,
-        ge=0,
-        le=1,
-        description="alert when a schema's volume falls below this share of its weekday median",
-    )
-
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> HealthThresholds:
-        """The thresholds from ``RRIEF_*`` settings where the settings object defines them."""
+    def from_settings(cls, settings: Settings | None = None) -> Any:
+        """The thresholds as configured by ``RRIEF_*`` settings."""
         settings = settings or get_settings()
-        values = {
-            name: getattr(settings, name) for name in cls.model_fields if hasattr(settings, name)
-        }
-        return cls(**values)
+        return cls(**{name: getattr(settings, name) for name in HEALTH_SETTINGS})
+
+
+HealthThresholds = create_model(  # type: ignore[call-overload]
+    "HealthThresholds",
+    __base__=_HealthThresholdsBase,
+    __doc__="When the daily health check alerts (fields mirror the RRIEF_ settings).",
+    **{
+        name: (Settings.model_fields[name].annotation, Settings.model_fields[name])
+        for name in HEALTH_SETTINGS
+    },
+)
