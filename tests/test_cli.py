@@ -190,3 +190,26 @@ def test_cddcesm_end_to_end_birads(tmp_path: Path) -> None:
     tasks = {t["task"]: t for t in summary["sections"][0]["tasks"]}
     assert tasks["birads"]["scored"] == 225
     assert tasks["birads"]["accuracy"]["value"] >= 0.97  # the BI-RADS exact-match target
+
+
+def test_ccta_fixtures_end_to_end_extract_and_evaluate(tmp_path: Path) -> None:
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "ccta_reports.jsonl"
+    pred = tmp_path / "pred.jsonl"
+    code, _, err = run(
+        "extract", "--schema", "ccta", "--input", str(fixtures), "--output", str(pred)
+    )
+    assert code == 0, err
+    lines = read_jsonl(pred)
+    gold = read_jsonl(fixtures)
+    assert len(lines) == len(gold) >= 40
+    assert all(line["status"] == "ok" for line in lines)
+    code, out, _ = run(
+        "evaluate", "--schema", "ccta", "--pred", str(pred), "--gold", str(fixtures),
+        "--gold-format", "jsonl", "--bootstrap", "0", "--out", str(tmp_path / "ev"),
+    )  # fmt: skip
+    assert code == 0 and "cad_rads" in out
+    summary = json.loads((tmp_path / "ev.json").read_text())
+    assert summary["predictions"]["coverage"]["invalid_rate"] == 0.0
+    stated = {g["report_id"]: g["labels"]["cad_rads"] for g in gold}
+    got = {p["report_id"]: p["labels"]["cad_rads"] for p in lines}
+    assert got == stated
