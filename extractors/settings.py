@@ -37,7 +37,10 @@ class Settings(BaseSettings):
         default="", repr=False, description="secret HMAC key for patient/accession pseudonyms"
     )
     backend: str = Field(default="rules", description="extraction backend: rules, hf or openai")
-    adapter: str = Field(default="", description="adapter dir (hf) or adapter name (openai)")
+    adapter: str = Field(
+        default="",
+        description="adapter dir (hf) or served name (openai); per schema: cxr=cxr-v1,mammo=mammo-v1",
+    )
     base_model: str = Field(default="", description="local directory of the base model (hf)")
     llm_endpoint: str = Field(default="", description="OpenAI-compatible base URL (openai)")
     llm_api_key: str = Field(
@@ -86,6 +89,16 @@ class Settings(BaseSettings):
     drift_min_baseline_days: int = Field(
         default=7, ge=1, description="baseline days with data needed before testing"
     )
+
+    def adapter_for(self, schema_name: str) -> str:
+        """The adapter for ``schema_name``: ``RRIEF_ADAPTER`` as is, or its ``schema=adapter``
+        entry when it lists one per schema (an adapter only knows the schema it was trained on).
+        """
+        if "=" not in self.adapter:
+            return self.adapter
+        entries = (part.partition("=") for part in self.adapter.split(","))
+        mapping = {name.strip(): value.strip() for name, _, value in entries if value.strip()}
+        return mapping.get(schema_name, "")
 
     def schema_dirs(self) -> list[Path]:
         return [Path(p) for p in self.schema_path.split(os.pathsep) if p.strip()]

@@ -442,13 +442,17 @@ def test_env_example_values_are_valid_settings(
 def test_vllm_adapter_names_match_the_pipeline_adapter(
     env_example: tuple[dict[str, str], set[str]],
 ) -> None:
+    from extractors.settings import Settings
+
     active, _ = env_example
     modules = dict(m.split("=", 1) for m in active["VLLM_LORA_MODULES"].split())
     assert all(path.startswith("/adapters/") for path in modules.values())
     assert len(modules) <= int(active["VLLM_MAX_CPU_LORAS"])
     assert int(active["VLLM_MAX_LORAS"]) <= int(active["VLLM_MAX_CPU_LORAS"])
     if active["RRIEF_BACKEND"] == "openai":
-        assert active["RRIEF_ADAPTER"] in modules, "RRIEF_ADAPTER is not served by vLLM"
+        settings = Settings(adapter=active["RRIEF_ADAPTER"])
+        for schema in ("cxr", "mammo", "ccta"):
+            assert settings.adapter_for(schema) in modules, f"{schema}'s adapter is not served"
 
 
 # ----------------------------------------------------------------------------------------------
