@@ -45,6 +45,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from extractors.extract.base import EvidenceMap, Labels
@@ -64,6 +65,7 @@ from extractors.rules.cadrads import (
     plaque_burden_from_words,
     roll_up,
 )
+from extractors.rules.patterns import PatternSet, sentence_cache
 from extractors.rules.scope import SentenceScope, analyze
 from extractors.schemas import SchemaSpec
 from extractors.text.document import Document
@@ -131,6 +133,12 @@ _GRAFT_RE = re.compile(
     + _E,
     re.I,
 )
+# Every pattern _find_mentions tries (grafts first), matched in one scan of the sentence.
+_MENTION_RES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
+    (_GRAFT_RE, ("Graft",)),
+    *_VESSEL_RES,
+]
+_MENTIONS = PatternSet([rx for rx, _ in _MENTION_RES], prefix=_B)
 # Text allowed between two vessel mentions of one group: "LAD, LCx and RCA", "LAD and its".
 _GROUP_GAP_RE = re.compile(
     r"^(?:\s|,|/|&|\band\b|\bor\b|\bits\b|\bthe\b|\bas\s+well\s+as\b|\bproximal\b|\bmid\b|"
@@ -265,7 +273,7 @@ _SIS_RE = re.compile(
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Mention:
     """A vessel (or graft) mention: the schema keys it names and its span in the clause."""
 
@@ -274,7 +282,7 @@ class _Mention:
     end: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Token:
     """A grade found in a clause: a band, ``ND`` (non-diagnostic) or nothing usable."""
 
@@ -295,11 +303,9 @@ class _Findings:
 
 def _find_mentions(text: str) -> list[_Mention]:
     """Vessel and graft mentions, longest first at each position, never overlapping."""
-    found: list[_Mention] = [
-        _Mention(("Graft",), m.start(), m.end()) for m in _GRAFT_RE.finditer(text)
-    ]
-    for rx, keys in _VESSEL_RES:
-        found.extend(_Mention(keys, m.start(), m.end()) for m in rx.finditer(text))
+    found: list[_Mention] = []
+    for (_, keys), matches in zip(_MENTION_RES, _MENTIONS.finditer_all(text), strict=True):
+        found.extend(_Mention(keys, m.start(), m.end()) for m in matches)
     found.sort(key=lambda m: (m.start, -(m.end - m.start), m.keys != ("Graft",)))
     out: list[_Mention] = []
     for m in found:
@@ -309,7 +315,7 @@ def _find_mentions(text: str) -> list[_Mention]:
     return out
 
 
-def _group(text: str, mentions: list[_Mention]) -> list[_Mention]:
+def _group(text: str, mentions: Sequence[_Mention]) -> list[_Mention]:
     """Merge mentions joined only by list punctuation ("LAD, LCx and RCA") into groups."""
     groups: list[_Mention] = []
     for m in mentions:
@@ -322,7 +328,7 @@ def _group(text: str, mentions: list[_Mention]) -> list[_Mention]:
     return groups
 
 
-def _split_clauses(text: str, groups: list[_Mention]) -> list[tuple[int, int]]:
+def _split_clauses(text: str, groups: Sequence[_Mention]) -> list[tuple[int, int]]:
     """Clause spans of a sentence: cut at ";" and at commas that do not sit inside a group."""
     cuts = [0]
     for m in re.finditer(r"[;,](?=\s)", text):
@@ -426,9 +432,9 @@ def _assign(
     return pairs
 
 
-def _line_label(sentence: Sentence) -> list[_Mention] | None:
+def _line_label(text: str) -> list[_Mention] | None:
     """The vessel group labelling a per-vessel line ("RCA: ..."), if the sentence starts one."""
-    m = _LINE_LABEL_RE.match(sentence.text)
+    m = _LINE_LABEL_RE.match(text)
     if not m:
         return None
     label = m.group("label")
@@ -438,6 +444,117 @@ def _line_label(sentence: Sentence) -> list[_Mention] | None:
     ):
         return None
     return _group(label, mentions)
+
+
+@dataclass(frozen=True)
+class _Clause:
+    """One clause of a sentence: its vessel groups and grades (offsets in the clause)."""
+
+    text: str
+    groups: tuple[_Mention, ...]
+    tokens: tuple[_Token, ...]
+    pairs: tuple[tuple[_Mention, _Token], ...]  # grades paired with groups (when it has groups)
+    anaphora: bool  # words pointing back at the previous sentence's vessel
+
+
+@dataclass(frozen=True)
+class _SentenceReading:
+    """What :meth:`CctaRuleExtractor._read_stenosis` needs of one sentence, by its text alone."""
+
+    label: tuple[_Mention, ...] | None  # the group labelling a per-vessel line ("RCA: ...")
+    groups: tuple[_Mention, ...]
+    segment_start: bool  # opens with a segment word ("Proximal ...")
+    clauses: tuple[_Clause, ...]
+
+
+# Reports repeat sentences ("LAD: No plaque or stenosis."): a sentence's reading depends on its
+# text only, so it is computed once per distinct text.
+@sentence_cache
+def _read_sentence(text: str) -> _SentenceReading:
+    groups = tuple(_group(text, _find_mentions(text)))
+    clauses: list[_Clause] = []
+    for a, b in _split_clauses(text, groups):
+        clause = text[a:b]
+        clause_groups = tuple(
+            _Mention(g.keys, g.start - a, g.end - a) for g in groups if a <= g.start < b
+        )
+        tokens = tuple(_find_tokens(clause)) if clause.strip() else ()
+        pairs = (
+            tuple(_assign(clause, list(clause_groups), list(tokens)))
+            if clause_groups and tokens
+            else ()
+        )
+        clauses.append(
+            _Clause(clause, clause_groups, tokens, pairs, bool(_ANAPHORA_RE.search(clause)))
+        )
+    label = _line_label(text)
+    return _SentenceReading(
+        label=tuple(label) if label is not None else None,
+        groups=groups,
+        segment_start=bool(_SEGMENT_START_RE.match(text)),
+        clauses=tuple(clauses),
+    )
+
+
+@dataclass(frozen=True)
+class _ModifierCues:
+    """Modifier cues one sentence affirms, by its text alone (see ``_modifiers``)."""
+
+    hrp: int  # affirmed high-risk-plaque phrases
+    features: tuple[str, ...]  # affirmed high-risk features, in _HRP_FEATURE_RES order
+    ffr_values: tuple[float, ...]  # plausible FFR values after an FFR mention, in text order
+    ischemia: int  # affirmed ischemia / significance phrases in a functional context
+    exception: int  # affirmed coronary exceptions (anomaly, aneurysm, ...)
+
+
+@sentence_cache
+def _modifier_cues(text: str) -> _ModifierCues:
+    scope = analyze(text)
+    hrp = sum(1 for m in _HRP_PHRASE_RE.finditer(text) if _affirmed(scope, text, m))
+    features = tuple(
+        name
+        for name, rx in _HRP_FEATURE_RES.items()
+        if any(_affirmed(scope, text, m) for m in rx.finditer(text))
+    )
+    ffr_values: list[float] = []
+    ffr = _FFR_RE.search(text)
+    if ffr:
+        for v in _FFR_VALUE_RE.finditer(text, ffr.end()):
+            value = float(v.group(1))
+            if 0.3 <= value <= 1.0:
+                ffr_values.append(value)
+    ischemia = 0
+    if _FUNCTIONAL_CONTEXT_RE.search(text):
+        for rx in (_ISCHEMIA_RE, _SIGNIFICANT_RE):
+            for m in rx.finditer(text):
+                if _affirmed(scope, text, m) and not _is_i_minus(text, m):
+                    ischemia += 1
+    exception = 0
+    for m in _EXCEPTION_RE.finditer(text):
+        coronary = _find_mentions(text) or _CORONARY_CONTEXT_RE.search(text)
+        if (
+            coronary
+            and not _NON_CORONARY_BEFORE_RE.search(text[: m.start()])
+            and _affirmed(scope, text, m)
+        ):
+            exception += 1
+    return _ModifierCues(
+        hrp=hrp,
+        features=features,
+        ffr_values=tuple(ffr_values),
+        ischemia=ischemia,
+        exception=exception,
+    )
+
+
+@sentence_cache
+def _history_cues(text: str) -> tuple[bool, bool]:
+    """Whether a sentence affirms a stent, and a bypass graft (modifiers S and G)."""
+    scope = analyze(text)
+    return (
+        any(_affirmed(scope, text, m) for m in _STENT_RE.finditer(text)),
+        any(_affirmed(scope, text, m) for m in _GRAFT_MOD_RE.finditer(text)),
+    )
 
 
 class CctaRuleExtractor(RuleExtractor):
@@ -503,41 +620,36 @@ class CctaRuleExtractor(RuleExtractor):
     # -- stenosis -----------------------------------------------------------------------------
     def _read_stenosis(self, doc: Document, sentences: list[Sentence]) -> _Findings:
         findings = _Findings()
-        label_group: list[_Mention] | None = None
+        label_group: Sequence[_Mention] | None = None
         previous: Sentence | None = None
         previous_last: list[_Mention] = []
         for s in sentences:
             new_line = previous is None or "\n" in doc.text[previous.end : s.start]
-            own_label = _line_label(s)
+            reading = _read_sentence(s.text)
+            own_label = reading.label
             if own_label is not None:
                 label_group = own_label
             elif new_line:
                 label_group = None
-            text = s.text
-            mentions = _find_mentions(text)
-            groups = _group(text, mentions)
-            carried: list[_Mention] | None = None
+            groups = reading.groups
+            carried: Sequence[_Mention] | None = None
             if label_group is not None and own_label is None:
                 carried = label_group
-            elif _SEGMENT_START_RE.match(text) and not groups and previous_last:
+            elif reading.segment_start and not groups and previous_last:
                 carried = previous_last
             last_group: _Mention | None = None
-            for a, b in _split_clauses(text, groups):
-                clause = text[a:b]
-                clause_groups = [
-                    _Mention(g.keys, g.start - a, g.end - a) for g in groups if a <= g.start < b
-                ]
-                tokens = _find_tokens(clause)
-                if clause_groups:
-                    last_group = clause_groups[-1]
+            for c in reading.clauses:
+                tokens = c.tokens
+                if c.groups:
+                    last_group = c.groups[-1]
                 if not tokens:
                     continue
-                if clause_groups:
-                    pairs = _assign(clause, clause_groups, tokens)
+                if c.groups:
+                    pairs: Sequence[tuple[_Mention, _Token]] = c.pairs
                 else:
-                    if carried is None and previous_last and _ANAPHORA_RE.search(clause):
+                    if carried is None and previous_last and c.anaphora:
                         carried = previous_last
-                    pairs = self._vesselless(clause, tokens, last_group, carried, s, findings)
+                    pairs = self._vesselless(c.text, tokens, last_group, carried, s, findings)
                 for group, token in pairs:
                     for key in group.keys:
                         if token.value == "ND":
@@ -552,9 +664,9 @@ class CctaRuleExtractor(RuleExtractor):
     def _vesselless(
         self,
         clause: str,
-        tokens: list[_Token],
+        tokens: Sequence[_Token],
         last_group: _Mention | None,
-        carried: list[_Mention] | None,
+        carried: Sequence[_Mention] | None,
         sentence: Sentence,
         findings: _Findings,
     ) -> list[tuple[_Mention, _Token]]:
@@ -578,8 +690,10 @@ class CctaRuleExtractor(RuleExtractor):
         stenosis: dict[str, str] = {}
         extra: dict[str, str] = {}
         nd_any = False
-        keys = set(self.vessels) | set(findings.grades) | set(findings.nondiag)
-        for key in keys:
+        # schema vessels in schema order, then other branches: the evidence map's key order
+        # is the same on every run (a set's order changes with the hash seed)
+        others = (set(findings.grades) | set(findings.nondiag)) - set(self.vessels)
+        for key in [*self.vessels, *sorted(others)]:
             graded = findings.grades.get(key, [])
             nd = findings.nondiag.get(key, [])
             nd_any = nd_any or bool(nd)
@@ -654,40 +768,25 @@ class CctaRuleExtractor(RuleExtractor):
         features: dict[str, Sentence] = {}
         min_ffr: tuple[float, Sentence] | None = None
         for s in sentences:
-            text = s.text
-            scope = analyze(text)
-            for m in _HRP_PHRASE_RE.finditer(text):
-                if _affirmed(scope, text, m):
-                    found["HRP"].append(s)
-            for name, rx in _HRP_FEATURE_RES.items():
-                for m in rx.finditer(text):
-                    if _affirmed(scope, text, m) and name not in features:
-                        features[name] = s
-            ffr = _FFR_RE.search(text)
-            if ffr:
-                for v in _FFR_VALUE_RE.finditer(text, ffr.end()):
-                    value = float(v.group(1))
-                    if 0.3 <= value <= 1.0 and (min_ffr is None or value < min_ffr[0]):
-                        min_ffr = (value, s)
-            if _FUNCTIONAL_CONTEXT_RE.search(text):
-                for rx in (_ISCHEMIA_RE, _SIGNIFICANT_RE):
-                    for m in rx.finditer(text):
-                        if _affirmed(scope, text, m) and not _is_i_minus(text, m):
-                            found["I"].append(s)
-            for m in _EXCEPTION_RE.finditer(text):
-                coronary = _find_mentions(text) or _CORONARY_CONTEXT_RE.search(text)
-                if (
-                    coronary
-                    and not _NON_CORONARY_BEFORE_RE.search(text[: m.start()])
-                    and _affirmed(scope, text, m)
-                ):
-                    found["E"].append(s)
+            cues = _modifier_cues(s.text)
+            if cues.hrp:
+                found["HRP"].extend([s] * cues.hrp)
+            for name in cues.features:
+                if name not in features:
+                    features[name] = s
+            for value in cues.ffr_values:
+                if min_ffr is None or value < min_ffr[0]:
+                    min_ffr = (value, s)
+            if cues.ischemia:
+                found["I"].extend([s] * cues.ischemia)
+            if cues.exception:
+                found["E"].extend([s] * cues.exception)
         # Stents and grafts are facts of history: the indication may be the only place they appear.
         for s in doc.sentences:
-            scope = analyze(s.text)
-            if any(_affirmed(scope, s.text, m) for m in _STENT_RE.finditer(s.text)):
+            stent, graft = _history_cues(s.text)
+            if stent:
                 found["S"].append(s)
-            if any(_affirmed(scope, s.text, m) for m in _GRAFT_MOD_RE.finditer(s.text)):
+            if graft:
                 found["G"].append(s)
         if len(features) >= 2:
             found["HRP"].extend(features.values())

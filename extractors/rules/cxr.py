@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from extractors.extract.base import EvidenceMap, Labels
 from extractors.results import Evidence
 from extractors.rules.base import RuleExtractor, evidence_of
+from extractors.rules.patterns import PatternSet, sentence_cache
 from extractors.rules.scope import Assertion, analyze
 from extractors.text.document import Document
 from extractors.text.sentences import Sentence
@@ -247,11 +248,34 @@ _NORMAL_STUDY = _rx(
     r"|no\s+(?:acute\s+)?(?:cardiopulmonary|intrathoracic)\s+(?:abnormalit(?:y|ies)|disease|process)"
 )
 
+# Every rule's regex and _NORMAL_STUDY (last), matched in one scan of each sentence.
+_PATTERNS = PatternSet([*(rule.regex for rule in _RULES), _NORMAL_STUDY], prefix=r"(?<![\w-])")
+
 
 @dataclass
 class _Found:
     state: str = "not_mentioned"
     sentences: list[Sentence] | None = None
+
+
+# Reports repeat sentences ("The lungs are clear."): what a sentence says depends on its text
+# only, so it is read once per distinct text.
+@sentence_cache
+def _read_sentence(text: str) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """(finding, assertion) per mention in rule order, and whether it is a normal statement."""
+    mentions: list[tuple[str, str]] = []
+    scope = None
+    *per_rule, normal = _PATTERNS.finditer_all(text)
+    for rule, matches in zip(_RULES, per_rule, strict=True):
+        for m in matches:
+            if scope is None:
+                scope = analyze(text)
+            start, end = m.span("head") if m.groupdict().get("head") else m.span()
+            assertion = rule.fixed or scope.assertion(start, end)
+            if rule.sign_only and assertion == "positive":
+                assertion = "uncertain"
+            mentions.append((rule.finding, assertion))
+    return tuple(mentions), bool(normal)  # normal: _NORMAL_STUDY matched
 
 
 class CxrRuleExtractor(RuleExtractor):
@@ -268,20 +292,12 @@ class CxrRuleExtractor(RuleExtractor):
         for sentence in doc.sentences:
             if sentence.section in SKIPPED_SECTIONS:
                 continue
-            text = sentence.text
-            scope = None
-            for rule in _RULES:
-                for m in rule.regex.finditer(text):
-                    if scope is None:
-                        scope = analyze(text)
-                    start, end = m.span("head") if m.groupdict().get("head") else m.span()
-                    assertion = rule.fixed or scope.assertion(start, end)
-                    if rule.sign_only and assertion == "positive":
-                        assertion = "uncertain"
-                    bucket = found.setdefault(rule.finding, {}).setdefault(assertion, [])
-                    if not bucket or bucket[-1] is not sentence:
-                        bucket.append(sentence)
-            if _NORMAL_STUDY.search(text):
+            mentions, normal = _read_sentence(sentence.text)
+            for finding, assertion in mentions:
+                bucket = found.setdefault(finding, {}).setdefault(assertion, [])
+                if not bucket or bucket[-1] is not sentence:
+                    bucket.append(sentence)
+            if normal:
                 normal_sentences.append(sentence)
 
         evidence: EvidenceMap = {}

@@ -63,13 +63,16 @@ Evidence for every stated value is the sentence (offsets into the report text) i
 
 from __future__ import annotations
 
+import heapq
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from extractors.extract.base import EvidenceMap, Labels
 from extractors.results import Evidence
 from extractors.rules.base import RuleExtractor, evidence_of
+from extractors.rules.patterns import sentence_cache
 from extractors.text.document import Document
 from extractors.text.sentences import Sentence
 
@@ -175,7 +178,8 @@ class _SideMention:
     sides: frozenset[str]
 
 
-def _side_mentions(text: str) -> list[_SideMention]:
+@sentence_cache
+def _side_mentions(text: str) -> tuple[_SideMention, ...]:
     out = []
     for m in _SIDE_MENTION_RE.finditer(text):
         if m.group("right") or m.group("r1") or m.group("r2"):
@@ -185,7 +189,7 @@ def _side_mentions(text: str) -> list[_SideMention]:
         else:
             sides = BOTH
         out.append(_SideMention(m.start(), m.end(), sides))
-    return out
+    return tuple(out)
 
 
 def _union(mentions: Iterable[_SideMention]) -> frozenset[str]:
@@ -213,6 +217,7 @@ def _header_scopes(doc: Document) -> tuple[list[_Scope], list[tuple[int, int]]]:
     """Side-header scopes (block-level ones first) and the spans of header-only lines."""
     text = doc.text
     section_starts = sorted(s.header_start for s in doc.sections if s.header_start is not None)
+    section_start_set = set(section_starts)
     headers: list[tuple[int, int, frozenset[str], str]] = []  # start, end, sides, kind
     reports: set[int] = set()
     header_lines: list[tuple[int, int]] = []
@@ -222,12 +227,13 @@ def _header_scopes(doc: Document) -> tuple[list[_Scope], list[tuple[int, int]]]:
         if not m.group("colon") and (len(word) < 4 or not re.search(r"breast", m.group(0), re.I)):
             continue  # without a colon only "RIGHT BREAST" (side + breast) makes a header line
         nxt = _NON_SPACE_RE.search(text, m.end())
-        before_section = nxt is not None and nxt.start() in section_starts
+        before_section = nxt is not None and nxt.start() in section_start_set
         if before_section:
             reports.add(m.start())
+        # (section_starts is sorted: its first entry is the smallest)
         kind = (
             "block"
-            if before_section or not any(s < m.start() for s in section_starts)
+            if before_section or not (section_starts and section_starts[0] < m.start())
             else "section"
         )
         headers.append((m.start(), m.end(), _header_sides(word), kind))
@@ -247,9 +253,9 @@ def _header_scopes(doc: Document) -> tuple[list[_Scope], list[tuple[int, int]]]:
         if kind == "block":
             continue
         stop = headers[i + 1][0] if i + 1 < len(headers) else len(text)
-        later_sections = [s for s in section_starts if s > start]
-        if later_sections:
-            stop = min(stop, later_sections[0])
+        later = bisect_right(section_starts, start)  # the first section header after it
+        if later < len(section_starts):
+            stop = min(stop, section_starts[later])
         if kind == "inline":
             blank = text.find("\n\n", end)
             if blank != -1:
@@ -265,6 +271,40 @@ def _innermost_scope(scopes: Sequence[_Scope], offset: int) -> _Scope | None:
         if s.start <= offset < s.end and (best is None or s.start >= best.start):
             best = s
     return best
+
+
+class _ScopeIndex:
+    """:func:`_innermost_scope` answered by bisection over precomputed segments.
+
+    Between two consecutive scope boundaries the answer does not change, so it is computed
+    once per segment with a sweep (a heap of the open scopes keyed like the linear scan:
+    latest start, then latest in list order), making a report with many side headers linear.
+    """
+
+    __slots__ = ("answers", "points")
+
+    def __init__(self, scopes: Sequence[_Scope]) -> None:
+        opening: dict[int, list[int]] = {}
+        closing: dict[int, list[int]] = {}
+        for i, s in enumerate(scopes):
+            if s.start < s.end:
+                opening.setdefault(s.start, []).append(i)
+                closing.setdefault(s.end, []).append(i)
+        self.points = sorted(set(opening) | set(closing))
+        self.answers: list[_Scope | None] = []
+        heap: list[tuple[int, int]] = []  # (-start, -index) of open scopes
+        closed: set[int] = set()
+        for point in self.points:
+            closed.update(closing.get(point, ()))
+            for i in opening.get(point, ()):
+                heapq.heappush(heap, (-scopes[i].start, -i))
+            while heap and -heap[0][1] in closed:
+                heapq.heappop(heap)
+            self.answers.append(scopes[-heap[0][1]] if heap else None)
+
+    def at(self, offset: int) -> _Scope | None:
+        i = bisect_right(self.points, offset) - 1
+        return self.answers[i] if i >= 0 else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,7 +441,8 @@ class _Stated:
     pos: int
 
 
-def _birads_in(text: str, use_words: bool, after_header: bool = False) -> list[_Stated]:
+@sentence_cache
+def _birads_in(text: str, use_words: bool, after_header: bool = False) -> tuple[_Stated, ...]:
     """BI-RADS categories stated in one sentence (numbers first; words only without numbers).
 
     ``after_header``: the sentence follows an "Assessment:" header, so a bare leading category
@@ -433,16 +474,17 @@ def _birads_in(text: str, use_words: bool, after_header: bool = False) -> list[_
                 found.append(_Stated(_category(j.group(1), j.group(2)), m.start()))
                 pos = j.end()
     if found or not use_words:
-        return found
+        return tuple(found)
     for m in _BIRADS_WORD_RE.finditer(text):
         if _is_negated(text, m.start(), m.end(), max_words=4):
             continue
         idx = int(m.lastgroup[1:])  # type: ignore[index]
         found.append(_Stated(_BIRADS_WORDS[idx][0], m.start()))
-    return found
+    return tuple(found)
 
 
-def _sided_birads_in(text: str) -> list[tuple[frozenset[str], _Stated]]:
+@sentence_cache
+def _sided_birads_in(text: str) -> tuple[tuple[frozenset[str], _Stated], ...]:
     out = []
     for m in _SIDED_BIRADS_RE.finditer(text):
         for s, c in (("s1", "c1"), ("s2", "c2")):
@@ -450,7 +492,7 @@ def _sided_birads_in(text: str) -> list[tuple[frozenset[str], _Stated]]:
             out.append(
                 (_header_sides(m.group(s)), _Stated(_category(cat[0], cat[1:] or None), m.start(c)))
             )
-    return out
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -493,7 +535,8 @@ _DENSITY_FINDING_WORDS = re.compile(
 )
 
 
-def _density_in(text: str) -> list[str]:
+@sentence_cache
+def _density_in(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for m in _DENSITY_LETTER_RE.finditer(text):
         if m.group("kw").lower().startswith("density") and _DENSITY_FINDING_WORDS.search(
@@ -507,7 +550,7 @@ def _density_in(text: str) -> list[str]:
     for m in _DENSITY_PHRASE_RE.finditer(text):
         if not _is_negated(text, m.start(), m.end(), max_words=3):
             out.append(m.lastgroup or "")
-    return [v for v in out if v]
+    return tuple(v for v in out if v)
 
 
 # --------------------------------------------------------------------------------------------
@@ -686,6 +729,24 @@ _FIELD_RULES: tuple[_FieldRule, ...] = (
 _FIELD_KIND = {r.field: r.kind for r in _FIELD_RULES}
 
 
+@sentence_cache
+def _field_mentions(text: str) -> tuple[tuple[str, str, int, int], ...]:
+    """(field, value, start, end) of every finding mention of a sentence, in rule order."""
+    out: list[tuple[str, str, int, int]] = []
+    for rule in _FIELD_RULES:
+        for m in rule.pattern.finditer(text):
+            if _is_hypothetical(text, m.start()):
+                continue
+            if _is_negated(text, m.start(), m.end()):
+                value: str | None = "absent"
+            else:
+                value = rule.value(text, m)
+            if value is None:
+                continue
+            out.append((rule.field, value, m.start(), m.end()))
+    return tuple(out)
+
+
 # --------------------------------------------------------------------------------------------
 # The extractor
 # --------------------------------------------------------------------------------------------
@@ -704,6 +765,9 @@ class _Laterality:
 
     def __init__(self, doc: Document) -> None:
         self.scopes, self.header_lines = _header_scopes(doc)
+        self._scope_index = _ScopeIndex(self.scopes)
+        # header-only lines are disjoint and in text order (matches of one regex)
+        self._header_line_starts = [a for a, _ in self.header_lines]
         title: frozenset[str] = frozenset()
         named: frozenset[str] = frozenset()
         per_section: dict[str, frozenset[str]] = {}
@@ -723,10 +787,12 @@ class _Laterality:
         self.section_one_side = {k: v for k, v in per_section.items() if len(v) == 1}
 
     def is_header_line(self, sent: Sentence) -> bool:
-        return any(a <= sent.start and sent.end <= b for a, b in self.header_lines)
+        # only the last header line starting at or before the sentence can hold it
+        i = bisect_right(self._header_line_starts, sent.start) - 1
+        return i >= 0 and sent.end <= self.header_lines[i][1]
 
     def scope(self, sent: Sentence) -> _Scope | None:
-        return _innermost_scope(self.scopes, sent.start)
+        return self._scope_index.at(sent.start)
 
     def finding_default(self, sent: Sentence) -> frozenset[str]:
         """Unsided finding: the exam's coverage (a bilateral exam's "no mass" covers both)."""
@@ -743,7 +809,7 @@ class _SentenceSides:
     sentence it continues), else the report default (then it is not ``sided``)."""
 
     text: str
-    mentions: list[_SideMention]
+    mentions: Sequence[_SideMention]
     inherited: frozenset[str] | None
 
     def resolve(self, start: int, end: int, default: frozenset[str]) -> tuple[frozenset[str], bool]:
@@ -786,7 +852,7 @@ class MammoRuleExtractor(RuleExtractor):
             scope = lat.scope(sent)
             inherited = scope.sides if scope else None
             # in a per-breast report the header's side holds: sentences do not override it
-            mentions = [] if scope and scope.report else _side_mentions(text)
+            mentions = () if scope and scope.report else _side_mentions(text)
             continues = after_semicolon or bool(_CONTINUATION_RE.search(text))
             if (
                 inherited is None
@@ -814,18 +880,9 @@ class MammoRuleExtractor(RuleExtractor):
                     sides, sided = lat.title or BOTH, False
                 birads.append(_Value(stated.value, sides, sided, sent))
             density.extend((v, sent) for v in _density_in(text))
-            for rule in _FIELD_RULES:
-                for m in rule.pattern.finditer(text):
-                    if _is_hypothetical(text, m.start()):
-                        continue
-                    if _is_negated(text, m.start(), m.end()):
-                        value: str | None = "absent"
-                    else:
-                        value = rule.value(text, m)
-                    if value is None:
-                        continue
-                    sides, sided = where.resolve(m.start(), m.end(), lat.finding_default(sent))
-                    findings[rule.field].append(_Value(value, sides, sided, sent))
+            for field, value, start, end in _field_mentions(text):
+                sides, sided = where.resolve(start, end, lat.finding_default(sent))
+                findings[field].append(_Value(value, sides, sided, sent))
         labels = self.schema.empty_labels()
         evidence: EvidenceMap = {}
         _assign_birads(birads, labels, evidence)
