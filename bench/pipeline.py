@@ -125,11 +125,16 @@ def main() -> None:
                 print(f"  {stage:<26} {seconds:8.1f} s  {rate:9.0f} reports/s")
     if len(results) > 1:
         base_n = min(results)
-        base = results[base_n]["end to end"] / results[base_n]["n"]
-        for n, r in sorted(results.items()):
-            print(
-                f"time per report at {n}: {r['end to end'] / r['n'] / base:.2f}x that at {base_n}"
+        base = results[base_n]
+        print(f"\ntime per report relative to {base_n} reports (1.00 = linear growth):")
+        for stage in base:
+            if stage == "n" or not base[stage]:
+                continue
+            ratios = "  ".join(
+                f"{n}: {r[stage] / r['n'] / (base[stage] / base['n']):.2f}x"
+                for n, r in sorted(results.items())
             )
+            print(f"  {stage:<26} {ratios}")
 
 
 if __name__ == "__main__":

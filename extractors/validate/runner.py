@@ -116,12 +116,22 @@ def _suite(schema_json: str, table: str, policy_json: str) -> gx.ExpectationSuit
 def _run(
     schema: SchemaSpec, table: str, frame: pd.DataFrame, policy: ValidationPolicy
 ) -> ExpectationSuiteValidationResult:
+    """Validate ``frame`` with the table's suite; the full result only when something failed.
+
+    A first pass asks only pass/fail (``BOOLEAN_ONLY``, about half the cost); when every
+    expectation passed that is the answer, otherwise the suite runs again with ``COMPLETE``
+    results, whose unexpected rows name the failing reports. Either way the outcome is that
+    of the ``COMPLETE`` run: the success of an expectation does not depend on the format.
+    """
     policy_json = policy.model_dump_json() if table == "prevalence" else ""
     suite = _suite(schema.model_dump_json(), table, policy_json)
+    batch = _batch_definition(table).get_batch(batch_parameters={"dataframe": frame})
+    quick = batch.validate(suite, result_format={"result_format": "BOOLEAN_ONLY"})
+    if quick.success:
+        return quick
     result_format: dict[str, Any] = {"result_format": "COMPLETE"}
     if table in INDEX_COLUMNS:
         result_format["unexpected_index_column_names"] = INDEX_COLUMNS[table]
-    batch = _batch_definition(table).get_batch(batch_parameters={"dataframe": frame})
     return batch.validate(suite, result_format=result_format)
 
 

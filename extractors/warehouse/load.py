@@ -14,8 +14,24 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import Any, TypeVar
 
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, Table, func, literal_column, or_, tuple_
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from extractors.warehouse.models import (
@@ -92,12 +108,22 @@ def _upsert(
     conflict: Sequence[str],
     compare: Sequence[str],
     touch: dict[str, Any],
+    clear: Table | None = None,
 ) -> UpsertCounts:
     """INSERT … ON CONFLICT DO UPDATE only where a ``compare`` column differs.
 
     ``RETURNING (xmax = 0)`` tells inserted rows from updated ones; rows not returned were
-    identical already.
+    identical already. ``clear``: a table whose rows with the same conflict keys are deleted in
+    the same transaction (a result is loaded or quarantined, never both).
+
+    With psycopg 3 the rows travel by COPY into a temporary staging table and one
+    ``INSERT … SELECT`` upserts them (a multi-row VALUES statement with thousands of
+    parameters costs more to build and parse than the upsert itself); other drivers get the
+    multi-row INSERT (and so does an autocommit connection, where a temporary table would not
+    outlive its statement). Both write exactly the same rows.
     """
+    if _can_copy(conn):
+        return _upsert_copy(conn, table, params, conflict, compare, touch, clear)
     stmt = pg_insert(table)
     excluded = stmt.excluded
     update_cols = {c: excluded[c] for c in params[0] if c not in conflict}
@@ -107,9 +133,76 @@ def _upsert(
         where=or_(*[table.c[c].is_distinct_from(excluded[c]) for c in compare]),
     ).returning(literal_column("(xmax = 0)").label("inserted"))
     flags = conn.execute(stmt, params).scalars().all()
+    if clear is not None:
+        cols = tuple_(*[clear.c[c] for c in conflict])
+        keys = [tuple(p[c] for c in conflict) for p in params]
+        conn.execute(clear.delete().where(cols.in_(keys)))
+    return _counts(flags, len(params))
+
+
+def _can_copy(conn: Connection) -> bool:
+    """psycopg 3 inside a transaction: COPY into a transaction-scoped staging table works."""
+    if conn.dialect.driver != "psycopg":
+        return False
+    return not conn.connection.driver_connection.autocommit  # type: ignore[union-attr]
+
+
+def _counts(flags: Sequence[Any], n_params: int) -> UpsertCounts:
     inserted = sum(1 for f in flags if f)
     updated = len(flags) - inserted
-    return UpsertCounts(inserted=inserted, updated=updated, unchanged=len(params) - len(flags))
+    return UpsertCounts(inserted=inserted, updated=updated, unchanged=n_params - len(flags))
+
+
+def _copy_value(column_type: Any, value: Any) -> Any:
+    """A parameter as COPY must receive it: JSON(B) values wrapped as JSON, the way
+    SQLAlchemy's JSON type binds them (``None`` is SQL NULL only with ``none_as_null``)."""
+    if isinstance(column_type, JSON):
+        if value is None and column_type.none_as_null:
+            return None
+        return Jsonb(value)
+    return value
+
+
+def _upsert_copy(
+    conn: Connection,
+    table: Table,
+    params: list[dict[str, Any]],
+    conflict: Sequence[str],
+    compare: Sequence[str],
+    touch: dict[str, Any],
+    clear: Table | None,
+) -> UpsertCounts:
+    """:func:`_upsert` through COPY into a staging table (same rows, same counts)."""
+    names = list(params[0])
+    # one staging table per target and column list, dropped when the transaction ends
+    stage_name = f"rrief_stage_{table.name}_{len(names)}"
+    target = f"{table.schema}.{table.name}" if table.schema else table.name
+    quoted = ", ".join(f'"{c}"' for c in names)
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage_name} ON COMMIT DROP AS "
+            f"SELECT {quoted} FROM {target} WITH NO DATA"
+        )
+        cur.execute(f"TRUNCATE {stage_name}")
+        types = [table.c[c].type for c in names]
+        with cur.copy(f"COPY {stage_name} ({quoted}) FROM STDIN") as copy:
+            for row in params:
+                copy.write_row([_copy_value(t, row[c]) for t, c in zip(types, names, strict=True)])
+    stage = sa_table(stage_name, *[sa_column(c) for c in names])
+    stmt = pg_insert(table).from_select(names, select(*[stage.c[c] for c in names]).where(true()))
+    excluded = stmt.excluded
+    update_cols = {c: excluded[c] for c in names if c not in conflict}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[c] for c in conflict],
+        set_={**update_cols, **touch},
+        where=or_(*[table.c[c].is_distinct_from(excluded[c]) for c in compare]),
+    ).returning(literal_column("(xmax = 0)").label("inserted"))
+    flags = conn.execute(stmt).scalars().all()
+    if clear is not None:
+        match = and_(*[clear.c[c] == stage.c[c] for c in conflict])
+        conn.execute(clear.delete().where(exists().where(match)))
+    return _counts(flags, len(params))
 
 
 def _json_params(rows: Sequence[BaseModel]) -> list[dict[str, Any]]:
@@ -163,8 +256,8 @@ def upsert_extractions(
                 EXTRACTION_KEY,
                 _EXTRACTION_COMPARE,
                 {"extracted_at": func.now()},
+                clear=quarantine,
             )
-            _delete_keys(conn, quarantine, deduped)
     return counts
 
 
@@ -186,8 +279,8 @@ def upsert_quarantine(
                 EXTRACTION_KEY,
                 ("labels", "evidence", "failed_expectations"),
                 {"quarantined_at": func.now()},
+                clear=extractions,
             )
-            _delete_keys(conn, extractions, deduped)
     return counts
 
 
@@ -213,12 +306,6 @@ def insert_task_failures(bind: Bind, rows: Iterable[TaskFailureRow]) -> int:
             conn.execute(task_failures.insert(), _json_params(chunk))
             n += len(chunk)
     return n
-
-
-def _delete_keys(conn: Connection, table: Table, rows: Sequence[BaseModel]) -> None:
-    cols = tuple_(*[table.c[c] for c in EXTRACTION_KEY])
-    keys = [tuple(getattr(r, c) for c in EXTRACTION_KEY) for r in rows]
-    conn.execute(table.delete().where(cols.in_(keys)))
 
 
 def _check_type(chunk: Sequence[object], expected: type[BaseModel]) -> None:
