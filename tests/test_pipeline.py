@@ -272,3 +272,15 @@ def test_connector_from_settings(tmp_path: Path) -> None:
         connector_from_settings(Settings(ris_kind="sql"))
     with pytest.raises(ValueError, match="RRIEF_RIS_FOLDER"):
         connector_from_settings(Settings(ris_kind="hl7v2"))
+
+
+def test_llm_backends_take_the_report_types_own_adapter() -> None:
+    from extractors.extract import BackendError
+    from extractors.pipeline.extract import extractor_for
+    from extractors.settings import Settings
+
+    settings = Settings(backend="openai", adapter="cxr=cxr-v1", llm_endpoint="http://127.0.0.1:9")
+    with pytest.raises(BackendError, match="no adapter configured for report type 'mammo'"):
+        extractor_for("mammo", settings)
+    rules = extractor_for("mammo", Settings(backend="rules", adapter="cxr=cxr-v1"))
+    assert rules.backend == "rules"

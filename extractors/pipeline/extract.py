@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
-from extractors.extract import make_extractor
+from extractors.extract import BackendError, make_extractor
 from extractors.extract.base import Extractor
 from extractors.pipeline.batches import BatchDescriptor
 from extractors.pipeline.context import RunContext, percentile
@@ -72,11 +72,21 @@ _READ_SQL = text(
 
 
 def extractor_for(report_type: str, settings: Settings) -> Extractor:
-    """The configured backend for a report type (LLM options only when set)."""
+    """The configured backend for a report type (LLM options only when set).
+
+    LLM backends take the report type's own adapter (``RRIEF_ADAPTER`` may list one per type):
+    an adapter trained for one schema must never extract another.
+    """
     options: dict[str, Any] = {}
     if settings.backend != "rules":
+        adapter = settings.adapter_for(report_type)
+        if not adapter:
+            raise BackendError(
+                f"no adapter configured for report type {report_type!r}: set RRIEF_ADAPTER, "
+                f"e.g. RRIEF_ADAPTER={report_type}=<adapter>,... (now {settings.adapter!r})"
+            )
         for name, value in (
-            ("adapter", settings.adapter),
+            ("adapter", adapter),
             ("base_model", settings.base_model),
             ("endpoint", settings.llm_endpoint),
         ):
@@ -152,7 +162,11 @@ def extract_batch(
     failed = {v.report_id: v for v in verdicts if not v.passed}
     lap("validate")
 
-    adapter_id = (settings.adapter or None) if extractor.backend != "rules" else None
+    adapter_id = (
+        settings.adapter_for(extractor.schema.name) or None
+        if extractor.backend != "rules"
+        else None
+    )
     loaded: list[ExtractionRow] = []
     quarantined: list[QuarantineRow] = []
     for r in results:
