@@ -39,6 +39,14 @@ import click
     help="Gold JSONL for eval loss, early stopping and exact match.",
 )
 @click.option(
+    "--gold-format",
+    default="jsonl",
+    show_default=True,
+    type=click.Choice(["jsonl", "openi-mesh", "cddcesm"]),
+    help="jsonl: full labels (recommended). openi-mesh (Open-i reports.csv, cxr) and cddcesm "
+    "(CDD-CESM breast_reports.csv, mammo) are partial golds: unstated labels train as defaults.",
+)
+@click.option(
     "--output",
     required=True,
     type=click.Path(path_type=Path, file_okay=False),
@@ -120,6 +128,7 @@ def train(
     base_model: Path,
     train_path: Path,
     eval_path: Path | None,
+    gold_format: str,
     output: Path,
     rank: int,
     alpha: float,
@@ -174,7 +183,9 @@ def train(
             dtype=dtype,
             train_lm_head_for_tests=train_lm_head,
         )
-        result = train_adapter(schema, base_model, train_path, output, eval_path, config, progress)
+        result = train_adapter(
+            schema, base_model, train_path, output, eval_path, config, progress, gold_format
+        )
     except (SchemaError, TrainingError, AdapterError, ValidationError) as exc:
         raise click.ClickException(str(exc)) from None
     metrics = ", ".join(

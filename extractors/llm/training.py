@@ -269,6 +269,7 @@ def train_adapter(
     eval_path: str | Path | None = None,
     config: TrainConfig | None = None,
     progress: bool = True,
+    gold_format: str = "jsonl",
 ) -> TrainResult:
     """Fine-tune a LoRA adapter for ``schema`` and save it (with ``rrief_adapter.json``) to ``output``."""
     import torch
@@ -289,9 +290,13 @@ def train_adapter(
         raise TrainingError(f"base model directory {base_model} has no config.json")
     if output.exists() and any(output.iterdir()):
         raise TrainingError(f"output directory {output} exists and is not empty; choose a new one")
+    from extractors.llm.gold_sources import load_training_examples
+
     train_path = Path(train_path)
-    train_examples = load_training_jsonl(train_path, schema)
-    eval_examples = load_training_jsonl(eval_path, schema) if eval_path else []
+    train_examples, warning = load_training_examples(train_path, schema, gold_format)
+    if warning:
+        log.warning(warning)
+    eval_examples = load_training_examples(eval_path, schema, gold_format)[0] if eval_path else []
     device = resolve_device(config.device)
 
     _seed_everything(config.seed)
