@@ -15,6 +15,7 @@ from extractors.extract.runner import extract_file
 from extractors.io import InputError, iter_reports
 from extractors.logs import configure_logging
 from extractors.schemas import SchemaError, available_schemas, get_schema
+from extractors.settings import get_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,11 +79,15 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
 @click.option(
-    "--adapter", default=None, help="LLM backends: adapter directory (hf) or adapter name (openai)."
+    "--adapter",
+    default=None,
+    help="LLM backends: adapter directory (hf) or served name (openai). Default: RRIEF_ADAPTER.",
 )
-@click.option("--base-model", default=None, help="hf backend: local directory of the base model.")
 @click.option(
-    "--endpoint", default=None, help="openai backend: base URL of an OpenAI-compatible server."
+    "--base-model", default=None, help="hf: local base model directory. Default: RRIEF_BASE_MODEL."
+)
+@click.option(
+    "--endpoint", default=None, help="openai: server base URL. Default: RRIEF_LLM_ENDPOINT."
 )
 @click.option("--option", "extra", multiple=True, help="Backend-specific KEY=VALUE (repeatable).")
 @click.option(
@@ -108,11 +113,23 @@ def extract(
     Bad records become lines with "status": "error" and a message; nothing is dropped.
     """
     options = _parse_options(extra)
-    for key, value in (("adapter", adapter), ("base_model", base_model), ("endpoint", endpoint)):
-        if value is not None:
-            options[key] = value
     try:
         schema = get_schema(schema_ref)
+        if (
+            backend != "rules"
+        ):  # LLM backends fall back to RRIEF_ADAPTER / _BASE_MODEL / _LLM_ENDPOINT
+            settings = get_settings()
+            adapter = adapter or settings.adapter_for(schema.name) or None
+            base_model = base_model or settings.base_model or None
+            if backend == "openai":
+                endpoint = endpoint or settings.llm_endpoint or None
+        for key, value in (
+            ("adapter", adapter),
+            ("base_model", base_model),
+            ("endpoint", endpoint),
+        ):
+            if value is not None:
+                options[key] = value
         extractor = make_extractor(backend, schema, **options)
         records = iter_reports(input_path, input_format, id_col, text_cols or ("text",))  # type: ignore[arg-type]
         summary = extract_file(extractor, records, output_path, batch_size, progress)

@@ -213,3 +213,24 @@ def test_ccta_fixtures_end_to_end_extract_and_evaluate(tmp_path: Path) -> None:
     stated = {g["report_id"]: g["labels"]["cad_rads"] for g in gold}
     got = {p["report_id"]: p["labels"]["cad_rads"] for p in lines}
     assert got == stated
+
+
+def test_llm_backend_options_fall_back_to_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from extractors.settings import get_settings
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"report_id": "a", "text": "Effusion."}) + "\n")
+    monkeypatch.setenv("RRIEF_LLM_ENDPOINT", "http://8.8.8.8:8000/v1")
+    monkeypatch.setenv("RRIEF_ADAPTER", "cxr=cxr-v1")
+    get_settings.cache_clear()
+    try:
+        code, _, err = run(
+            "extract", "--schema", "cxr", "--backend", "openai",
+            "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
+        )  # fmt: skip
+    finally:
+        get_settings.cache_clear()
+    # the endpoint came from RRIEF_LLM_ENDPOINT, and the egress guard refuses it before any request
+    assert code == 1 and "8.8.8.8" in err and "RRIEF_LLM_ALLOWED_HOSTS" in err
