@@ -100,3 +100,18 @@ def test_record_becomes_a_row_without_raw_identifiers() -> None:
     assert row.patient_key == p.patient_key("PAT-4455667")
     assert row.report_key == p.report_key("ris-a", "ACC-7788991")
     assert (row.modality, row.report_type) == ("DX", "cxr")
+
+
+def test_ascii_fast_path_replaces_exactly_what_the_token_regex_does() -> None:
+    import random
+
+    from extractors.privacy.scrub import PLACEHOLDER, _replace_token, _token_pattern
+
+    rng = random.Random(0)
+    alphabet = "ab1 .-_:/\nAB"
+    for _ in range(3000):
+        value = "".join(rng.choice("ab1AB-") for _ in range(rng.randint(1, 4)))
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert _replace_token(text, value) == _token_pattern(value).subn(PLACEHOLDER, text)
+    # non-ASCII text takes the regex path
+    assert _replace_token("Patiént ab12 ß", "AB12") == ("Patiént [ID] ß", 1)
