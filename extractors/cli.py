@@ -207,9 +207,11 @@ def _attach_optional_commands() -> None:
     """Attach commands whose modules live elsewhere in the package (they import heavy deps lazily)."""
     from extractors.demo.command import demo
     from extractors.evaluate.command import evaluate
+    from extractors.warehouse.command import warehouse
 
     cli.add_command(evaluate)
     cli.add_command(demo)
+    cli.add_command(warehouse)
     if importlib.util.find_spec("extractors.llm.commands") is not None:
         from extractors.llm.commands import register as register_llm_commands
 

@@ -234,3 +234,20 @@ def test_llm_backend_options_fall_back_to_settings(
         get_settings.cache_clear()
     # the endpoint came from RRIEF_LLM_ENDPOINT, and the egress guard refuses it before any request
     assert code == 1 and "8.8.8.8" in err and "RRIEF_LLM_ALLOWED_HOSTS" in err
+
+
+def test_warehouse_upgrade_and_status(warehouse_url: str) -> None:
+    code, out, err = run("warehouse", "status", "--url", warehouse_url)
+    assert code == 0, err
+    code, out, err = run("warehouse", "upgrade", "--url", warehouse_url)
+    assert code == 0, err
+    assert "roles and grants applied" in out
+    code, out, _ = run("warehouse", "status", "--url", warehouse_url)
+    assert code == 0 and "up to date" in out
+
+
+def test_warehouse_down_is_a_clear_error() -> None:
+    code, _, err = run(
+        "warehouse", "status", "--url", "postgresql+psycopg://nobody:pw@127.0.0.1:9/none"
+    )
+    assert code == 1 and "cannot reach the warehouse at" in err and "pw" not in err

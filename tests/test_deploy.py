@@ -39,6 +39,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -506,7 +507,7 @@ def test_gpu_worker_serves_the_dags_gpu_queue_and_pool(services: dict[str, dict[
     assert routing["queue"] not in (option_value(cpu, "--queues", "-q") or "default").split(",")
     init_script = services["airflow-init"]["command"][-1]
     assert re.search(rf"airflow pools set {routing['pool']} ", init_script), "llm pool not created"
-    assert "ensure_roles(" in init_script and "upgrade(" in init_script
+    assert "rrief warehouse upgrade" in init_script
     assert services["gpu-worker"]["environment"]["HF_HUB_OFFLINE"] == "1"
 
 
@@ -747,6 +748,7 @@ def test_postgres_init_and_airflow_init_give_a_read_only_researcher(
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import DBAPIError
 
+    from extractors.cli import cli
     from extractors.settings import get_settings
 
     assert [p.suffix for p in PG_INIT_DIR.iterdir()] == [".sql"]
@@ -767,12 +769,14 @@ def test_postgres_init_and_airflow_init_give_a_read_only_researcher(
     url = private_cluster.url
     # airflow-init's warehouse step, exactly as compose runs it, connected as the owner `rrief`.
     script = services["airflow-init"]["command"][-1]
-    block = re.search(r"python - <<'PY'\n(.*?)\nPY\n", script, re.S)
-    assert block, "airflow-init has no python warehouse block"
+    step = re.search(r"^\s*rrief (warehouse upgrade)\s*$", script, re.M)
+    assert step, "airflow-init does not run `rrief warehouse upgrade`"
     monkeypatch.setenv("RRIEF_WAREHOUSE_URL", url("rrief", "rrief"))
     get_settings.cache_clear()
     try:
-        exec(compile(block.group(1), "airflow-init", "exec"), {})
+        result = CliRunner().invoke(cli, step.group(1).split(), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "roles and grants applied" in result.output
     finally:
         get_settings.cache_clear()
 
