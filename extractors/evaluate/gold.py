@@ -74,6 +74,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from extractors.rules.mammo import BIRADS_ORDER, highest_birads
 from extractors.schemas import LabelValidationError, SchemaSpec
 
 GoldKind = Literal["labels", "positive_only", "cddcesm"]
@@ -329,10 +330,6 @@ def _positive_only(
 # ---------------------------------------------------------------------------------------------
 # cddcesm: breast-level mammography gold
 # ---------------------------------------------------------------------------------------------
-BIRADS_RANK = ("1", "2", "3", "0", "4", "4A", "4B", "4C", "5", "6")
-"""Order that picks a breast's category from several findings (0 between 3 and 4, as mammo@1)."""
-
-
 def normalize_birads(value: Any) -> str | None:
     """BI-RADS as a string; several findings (``"3$2"``, ``["3", "2"]``) give the highest."""
     if value is None:
@@ -345,10 +342,10 @@ def normalize_birads(value: Any) -> str | None:
             continue
         if text.endswith(".0"):
             text = text[:-2]
-        if text not in BIRADS_RANK:
-            raise GoldError(f"BI-RADS value {value!r} is not one of {', '.join(BIRADS_RANK)}")
+        if text not in BIRADS_ORDER:
+            raise GoldError(f"BI-RADS value {value!r} is not one of {', '.join(BIRADS_ORDER)}")
         cats.append(text)
-    return max(cats, key=BIRADS_RANK.index) if cats else None
+    return highest_birads(cats)
 
 
 def birads_category(value: str | None) -> str | None:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from extractors.evaluate.gold import (
-    BIRADS_RANK,
     FOUR_STATES,
     GoldError,
     GoldSet,
@@ -32,6 +31,7 @@ from extractors.evaluate.gold import (
 )
 from extractors.evaluate.metrics import INVALID, Task, make_task
 from extractors.evaluate.predictions import PredictionSet
+from extractors.rules.mammo import BIRADS_ORDER
 from extractors.schemas import SchemaSpec
 
 UncertainPolicy = Literal["both", "positive", "negative"]
@@ -207,7 +207,7 @@ def _cddcesm_sections(
         raise GoldError(
             f"CDD-CESM gold needs a mammography schema (birads, density); got {schema.id}"
         )
-    birads_values = schema.allowed_values(schema.field("birads")) or list(BIRADS_RANK)
+    birads_values = schema.allowed_values(schema.field("birads")) or list(BIRADS_ORDER)
     density_values = schema.allowed_values(schema.field("density")) or ["a", "b", "c", "d"]
 
     def pred_birads(lab: dict[str, Any] | None, side: str) -> str | None:
