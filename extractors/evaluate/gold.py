@@ -69,7 +69,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -125,33 +125,48 @@ class GoldSet:
 # ---------------------------------------------------------------------------------------------
 # jsonl: full labels in the schema's format
 # ---------------------------------------------------------------------------------------------
-def load_jsonl_gold(path: Path, schema: SchemaSpec, id_key: str = "report_id") -> GoldSet:
-    """Read ``{"report_id", "text", "labels"}`` lines; labels must validate against ``schema``."""
+def iter_gold_jsonl(
+    path: Path, id_key: str = "report_id"
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(report id, "PATH line N", record)`` for each line of a gold JSONL file.
+
+    Shared by evaluation and ``rrief train`` (the same file format): invalid JSON, a line that is
+    not an object, a missing id or a repeated id raise :class:`GoldError` naming the line.
+    """
     path = _existing(path)
-    labels: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
     with path.open("r", encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
+            where = f"{path} line {lineno}"
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise GoldError(f"{path} line {lineno}: not valid JSON ({exc.msg})") from None
+                raise GoldError(f"{where}: not valid JSON ({exc.msg})") from None
             if not isinstance(record, dict):
-                raise GoldError(f"{path} line {lineno}: not a JSON object")
+                raise GoldError(f"{where}: not a JSON object")
             rid = record.get(id_key)
             if rid is None or str(rid).strip() == "":
-                raise GoldError(f"{path} line {lineno}: no {id_key!r}")
+                raise GoldError(f"{where}: no {id_key!r}")
             rid = str(rid)
-            if rid in labels:
-                raise GoldError(f"{path} line {lineno}: report id {rid!r} appears twice")
-            raw = record.get("labels")
-            if not isinstance(raw, dict):
-                raise GoldError(f"{path} line {lineno}: 'labels' must be an object")
-            try:
-                labels[rid] = schema.validate_labels(_from_chexpert_codes(raw, schema))
-            except LabelValidationError as exc:
-                raise GoldError(f"{path} line {lineno} (report {rid!r}): {exc}") from None
+            if rid in seen:
+                raise GoldError(f"{where}: report id {rid!r} appears twice")
+            seen.add(rid)
+            yield rid, where, record
+
+
+def load_jsonl_gold(path: Path, schema: SchemaSpec, id_key: str = "report_id") -> GoldSet:
+    """Read ``{"report_id", "text", "labels"}`` lines; labels must validate against ``schema``."""
+    labels: dict[str, dict[str, Any]] = {}
+    for rid, where, record in iter_gold_jsonl(path, id_key):
+        raw = record.get("labels")
+        if not isinstance(raw, dict):
+            raise GoldError(f"{where}: 'labels' must be an object")
+        try:
+            labels[rid] = schema.validate_labels(_from_chexpert_codes(raw, schema))
+        except LabelValidationError as exc:
+            raise GoldError(f"{where} (report {rid!r}): {exc}") from None
     if not labels:
         raise GoldError(f"{path} holds no gold records")
     return GoldSet(

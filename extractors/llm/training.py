@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import logging
 import math
 import random
@@ -98,36 +97,24 @@ class TrainResult:
 # -- gold data ---------------------------------------------------------------------------------
 def load_training_jsonl(path: str | Path, schema: SchemaSpec) -> list[GoldExample]:
     """Read gold JSONL (``report_id``, ``text``, ``labels``); any bad line is an error naming it."""
+    from extractors.evaluate.gold import GoldError, iter_gold_jsonl
+
     path = Path(path)
     if not path.is_file():
         raise TrainingError(f"gold file {path} does not exist")
     examples: list[GoldExample] = []
-    seen: set[str] = set()
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path} line {lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TrainingError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise TrainingError(f"{where}: not a JSON object")
-            rid, text, labels = row.get("report_id"), row.get("text"), row.get("labels")
-            if rid is None or str(rid).strip() == "":
-                raise TrainingError(f"{where}: no 'report_id'")
-            rid = str(rid)
-            if rid in seen:
-                raise TrainingError(f"{where}: report id {rid!r} appears twice")
+    try:
+        for rid, where, row in iter_gold_jsonl(path):
+            text, labels = row.get("text"), row.get("labels")
             if not isinstance(text, str) or not text.strip():
                 raise TrainingError(f"{where} (report {rid!r}): 'text' must be a non-empty string")
             try:
                 valid = schema.validate_labels(labels)
             except LabelValidationError as exc:
                 raise TrainingError(f"{where} (report {rid!r}): {exc}") from None
-            seen.add(rid)
             examples.append(GoldExample(report_id=rid, text=text, labels=valid))
+    except GoldError as exc:
+        raise TrainingError(str(exc)) from None
     if not examples:
         raise TrainingError(f"gold file {path} holds no examples")
     return examples
