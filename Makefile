@@ -36,6 +36,7 @@ format: $(STAMP)
 
 bench: $(STAMP)  ## throughput benchmarks (print reports/s and ratios)
 	$(BIN)/python bench/rules_throughput.py
+	$(BIN)/python bench/evaluate_bootstrap.py
 	$(BIN)/python bench/pipeline.py
 
 clean:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 
@@ -79,11 +78,9 @@ def test_public_address_is_refused_before_any_connection(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(socket.socket, "connect", forbidden_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", forbidden_connect)
-    start = time.perf_counter()
     with pytest.raises(EgressDenied):
         check_endpoint("http://8.8.8.8:443/v1")
     assert opened == []
-    assert time.perf_counter() - start < 0.5
 
 
 def test_host_names_are_resolved_and_every_address_must_be_private() -> None:

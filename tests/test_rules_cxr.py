@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 from typing import Any
 
@@ -274,19 +273,6 @@ def test_empty_report_is_an_error_result(extractor: CxrRuleExtractor) -> None:
 def test_wrong_schema_is_rejected() -> None:
     with pytest.raises(ValueError, match="serves cxr"):
         CxrRuleExtractor(get_schema("mammo"))
-
-
-def test_throughput(extractor: CxrRuleExtractor) -> None:
-    """Guard against slow rules (target >= 500 reports/s on one core; ~2,000/s measured)."""
-    reports = [
-        ReportInput(report_id=str(i), text=REPORT.replace("small", f"small {i}"))
-        for i in range(300)
-    ]
-    start = time.perf_counter()
-    results = extractor.extract_batch(reports)
-    rate = len(reports) / (time.perf_counter() - start)
-    assert all(r.status == "ok" for r in results)
-    assert rate >= 250, f"{rate:.0f} reports/s"
 
 
 # --- the Open-i dev split --------------------------------------------------------------------
