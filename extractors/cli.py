@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -203,22 +202,20 @@ def datasets_export(dataset: str, source: Path, output: Path) -> None:
     click.echo(f"{n} reports -> {output}", err=True)
 
 
-def _attach_optional_commands() -> None:
-    """Attach commands whose modules live elsewhere in the package (they import heavy deps lazily)."""
+def _attach_commands() -> None:
+    """Attach the commands that live beside their modules (they import heavy deps lazily)."""
     from extractors.demo.command import demo
     from extractors.evaluate.command import evaluate
+    from extractors.llm.commands import register as register_llm_commands
     from extractors.warehouse.command import warehouse
 
     cli.add_command(evaluate)
     cli.add_command(demo)
     cli.add_command(warehouse)
-    if importlib.util.find_spec("extractors.llm.commands") is not None:
-        from extractors.llm.commands import register as register_llm_commands
-
-        register_llm_commands(cli)
+    register_llm_commands(cli)
 
 
-_attach_optional_commands()
+_attach_commands()
 
 
 def main() -> None:
