@@ -21,9 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from extractors.datasets import openi_reports  # noqa: E402
 from extractors.demo.reports import generate_reports  # noqa: E402
 from extractors.extract import make_extractor  # noqa: E402
+from extractors.gold.openi import openi_reports  # noqa: E402
 from extractors.results import ReportInput  # noqa: E402
 from extractors.rules.patterns import clear_sentence_caches  # noqa: E402
 from extractors.schemas import get_schema  # noqa: E402

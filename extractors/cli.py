@@ -193,7 +193,7 @@ def datasets() -> None:
 @click.option("--output", required=True, type=click.Path(path_type=Path), help="JSONL to write.")
 def datasets_export(dataset: str, source: Path, output: Path) -> None:
     """Write SOURCE (Open-i reports.csv or CDD-CESM breast_reports.csv) as report_id/text JSONL."""
-    from extractors.datasets import export
+    from extractors.gold.exports import export
 
     try:
         n = export(dataset, source, output)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from extractors.evaluate.command import evaluate
-from extractors.evaluate.gold import CXR_FINDINGS
+from extractors.gold import CXR_FINDINGS
 from extractors.schemas import get_schema
 
 

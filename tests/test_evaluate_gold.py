@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from extractors.evaluate.gold import (
-    CXR_FINDINGS,
-    GoldError,
-    guess_gold_format,
-    load_cddcesm_gold,
-    load_chestxray14,
-    load_gold,
-    load_jsonl_gold,
-    load_openi_mesh,
-    mesh_term_findings,
-    normalize_birads,
-)
+from extractors.gold import CXR_FINDINGS, GoldError, guess_gold_format, load_gold
+from extractors.gold.cddcesm import load_cddcesm_gold
+from extractors.gold.chestxray14 import load_chestxray14
+from extractors.gold.jsonl import load_jsonl_gold
+from extractors.gold.normalize import normalize_birads
+from extractors.gold.openi import load_openi_mesh, mesh_term_findings
 from extractors.schemas import get_schema
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -8,8 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from extractors.cli import cli
-from extractors.llm.gold_sources import load_training_examples
-from extractors.llm.training import TrainingError
+from extractors.llm.training import TrainingError, load_training_examples
 from extractors.schemas import get_schema
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

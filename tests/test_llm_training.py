@@ -10,7 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from extractors.cli import cli
-from extractors.llm.training import TrainConfig, TrainingError, encode_example, load_training_jsonl
+from extractors.llm.training import (
+    TrainConfig,
+    TrainingError,
+    encode_example,
+    load_training_examples,
+)
 from extractors.results import ReportInput
 from extractors.schemas import get_schema
 from tests.tiny_llm import TRAIN_CXR
@@ -18,7 +23,7 @@ from tests.tiny_llm import TRAIN_CXR
 
 def test_gold_lines_are_validated_and_bad_lines_named(tmp_path: Path) -> None:
     schema = get_schema("cxr")
-    examples = load_training_jsonl(TRAIN_CXR, schema)
+    examples = load_training_examples(TRAIN_CXR, schema)[0]
     assert len(examples) == 20 and examples[0].report_id == "cxr-train-01"
     good = TRAIN_CXR.read_text(encoding="utf-8").splitlines()[0]
     cases = {
@@ -39,7 +44,7 @@ def test_gold_lines_are_validated_and_bad_lines_named(tmp_path: Path) -> None:
         path = tmp_path / "gold.jsonl"
         path.write_text(good + "\n\n" + bad_line + "\n", encoding="utf-8")
         with pytest.raises(TrainingError, match=expected) as info:
-            load_training_jsonl(path, schema)
+            load_training_examples(path, schema)
         assert f"{path} line 3" in str(info.value)
 
 
@@ -48,7 +53,7 @@ def test_loss_is_on_the_answer_only(tiny_base_model: Path) -> None:
 
     schema = get_schema("cxr")
     tok = AutoTokenizer.from_pretrained(tiny_base_model, local_files_only=True)
-    example = load_training_jsonl(TRAIN_CXR, schema)[0]
+    example = load_training_examples(TRAIN_CXR, schema)[0][0]
     item = encode_example(tok, schema, example, max_length=4096)
     answer = [t for t, lab in zip(item["input_ids"], item["labels"], strict=True) if lab != -100]
     assert tok.decode(answer, skip_special_tokens=True) == schema.canonical_json(example.labels)

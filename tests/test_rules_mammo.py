@@ -9,14 +9,9 @@ from typing import Any
 
 import pytest
 
-from extractors.evaluate.cddcesm import (
-    CddCesmError,
-    cddcesm_report_text,
-    gold_birads,
-    gold_density,
-    gold_findings,
-    load_cddcesm,
-)
+from extractors.gold import GoldError
+from extractors.gold.cddcesm import cddcesm_report_text, gold_findings, load_cddcesm
+from extractors.gold.normalize import normalize_birads, normalize_density
 from extractors.results import ReportInput
 from extractors.rules import make_rule_extractor
 from extractors.rules.mammo import BIRADS_ORDER, MammoRuleExtractor, birads_rank, highest_birads
@@ -489,15 +484,15 @@ def test_rules_refuse_another_schema() -> None:
 # CDD-CESM adapter and the development split
 # --------------------------------------------------------------------------------------------
 def test_cddcesm_adapter_values() -> None:
-    assert gold_birads("3$2") == "3"
-    assert gold_birads("2$0") == "0"
-    assert gold_birads("4") == "4"
-    assert gold_birads("") is None
-    with pytest.raises(CddCesmError, match="unknown categories"):
-        gold_birads("7")
-    assert gold_density("C") == "c"
-    assert gold_density("_") is None and gold_density("") is None
-    with pytest.raises(CddCesmError, match="side must be L or R"):
+    assert normalize_birads("3$2") == "3"
+    assert normalize_birads("2$0") == "0"
+    assert normalize_birads("4") == "4"
+    assert normalize_birads("") is None
+    with pytest.raises(GoldError, match="unknown categories"):
+        normalize_birads("7")
+    assert normalize_density("C") == "c"
+    assert normalize_density("_") is None and normalize_density("") is None
+    with pytest.raises(GoldError, match="side must be L or R"):
         cddcesm_report_text({"patient_id": "1", "side": "X", "dm_findings_text": "x"})
     text = cddcesm_report_text(
         {
@@ -523,7 +518,7 @@ def test_cddcesm_adapter_values() -> None:
 def test_cddcesm_loader_reports_missing_columns(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("patient_id,side\n1,L\n", encoding="utf-8")
-    with pytest.raises(CddCesmError, match="missing columns"):
+    with pytest.raises(GoldError, match="missing columns"):
         load_cddcesm(path)
 
 

@@ -4,9 +4,9 @@ Entry points: :func:`extractors.evaluate.command.run_evaluation` (a JSON-ready r
 ``rrief evaluate`` click command in :mod:`extractors.evaluate.command`.
 """
 
-from extractors.evaluate.gold import GOLD_FORMATS, GoldError, GoldSet, load_gold
 from extractors.evaluate.metrics import Task, evaluate_tasks, make_task
 from extractors.evaluate.stats import holm, mcnemar, paired_bootstrap_pvalue
+from extractors.gold import GOLD_FORMATS, GoldError, GoldSet, load_gold
 
 __all__ = [
     "GOLD_FORMATS",

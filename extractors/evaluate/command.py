@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 
-from extractors.evaluate.gold import GOLD_FORMATS, GoldError, guess_gold_format, load_gold
 from extractors.evaluate.metrics import evaluate_tasks, paired_deltas, primary_key
 from extractors.evaluate.predictions import PredictionFileError, load_predictions
 from extractors.evaluate.report import (
@@ -26,6 +25,7 @@ from extractors.evaluate.report import (
 )
 from extractors.evaluate.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, holm, mcnemar_from_correct
 from extractors.evaluate.tasks import Section, UncertainPolicy, build_sections
+from extractors.gold import GOLD_FORMATS, GoldError, guess_gold_format, load_gold
 from extractors.schemas import SchemaError, get_schema
 
 log = logging.getLogger("rrief.evaluate")

@@ -23,14 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from extractors.evaluate.gold import (
-    FOUR_STATES,
-    GoldError,
-    GoldSet,
-    birads_category,
-)
 from extractors.evaluate.metrics import INVALID, Task, make_task
 from extractors.evaluate.predictions import PredictionSet
+from extractors.gold import FOUR_STATES, GoldError, GoldSet
+from extractors.gold.normalize import birads_category
 from extractors.rules.mammo import BIRADS_ORDER
 from extractors.schemas import SchemaSpec
 

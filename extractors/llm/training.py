@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from extractors import __version__
+from extractors.gold import GoldError, GoldExample, load_examples
 from extractors.llm.adapters import (
     ADAPTER_WEIGHTS_FILE,
     VLLM_MAX_SUPPORTED_RANK,
@@ -44,7 +45,7 @@ from extractors.llm.prompts import (
     render_prompt,
     target_text,
 )
-from extractors.schemas import LabelValidationError, SchemaSpec
+from extractors.schemas import SchemaSpec
 
 log = logging.getLogger("rrief.train")
 
@@ -80,12 +81,6 @@ class TrainConfig(BaseModel):
     eval_exact_match: bool = True
 
 
-class GoldExample(BaseModel):
-    report_id: str
-    text: str
-    labels: dict[str, Any]
-
-
 @dataclass
 class TrainResult:
     output: Path
@@ -95,29 +90,14 @@ class TrainResult:
 
 
 # -- gold data ---------------------------------------------------------------------------------
-def load_training_jsonl(path: str | Path, schema: SchemaSpec) -> list[GoldExample]:
-    """Read gold JSONL (``report_id``, ``text``, ``labels``); any bad line is an error naming it."""
-    from extractors.evaluate.gold import GoldError, iter_gold_jsonl
-
-    path = Path(path)
-    if not path.is_file():
-        raise TrainingError(f"gold file {path} does not exist")
-    examples: list[GoldExample] = []
+def load_training_examples(
+    path: str | Path, schema: SchemaSpec, fmt: str = "jsonl"
+) -> tuple[list[GoldExample], str | None]:
+    """:func:`extractors.gold.load_examples`, its :class:`GoldError` as a :class:`TrainingError`."""
     try:
-        for rid, where, row in iter_gold_jsonl(path):
-            text, labels = row.get("text"), row.get("labels")
-            if not isinstance(text, str) or not text.strip():
-                raise TrainingError(f"{where} (report {rid!r}): 'text' must be a non-empty string")
-            try:
-                valid = schema.validate_labels(labels)
-            except LabelValidationError as exc:
-                raise TrainingError(f"{where} (report {rid!r}): {exc}") from None
-            examples.append(GoldExample(report_id=rid, text=text, labels=valid))
+        return load_examples(path, schema, fmt)
     except GoldError as exc:
         raise TrainingError(str(exc)) from None
-    if not examples:
-        raise TrainingError(f"gold file {path} holds no examples")
-    return examples
 
 
 def prompt_text(tokenizer: Any, schema: SchemaSpec, report_text: str) -> str:
@@ -277,8 +257,6 @@ def train_adapter(
         raise TrainingError(f"base model directory {base_model} has no config.json")
     if output.exists() and any(output.iterdir()):
         raise TrainingError(f"output directory {output} exists and is not empty; choose a new one")
-    from extractors.llm.gold_sources import load_training_examples
-
     train_path = Path(train_path)
     train_examples, warning = load_training_examples(train_path, schema, gold_format)
     if warning:

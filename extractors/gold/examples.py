@@ -1,21 +1,23 @@
-"""Training examples from the public gold sets (Open-i MeSH, CDD-CESM) besides full-label JSONL.
+"""Training examples (report text + full labels) from every gold format ``rrief train`` reads.
 
-These golds are partial. Open-i's MeSH terms say only what is present; CDD-CESM gives one
-breast's BI-RADS and main findings (its density label has no sentence in the text). An
-example's labels hold what the gold says and the schema default (``not_mentioned`` / null)
-everywhere else, so an adapter trained on them learns to affirm findings but never to deny one:
-:func:`load_training_examples` returns a warning saying so, which ``rrief train`` logs.
-Annotated JSONL with full labels is the right training input.
+``jsonl`` carries full labels. The public golds are partial: Open-i's MeSH terms say only what is
+present; CDD-CESM gives one breast's BI-RADS and main findings (its density label has no sentence
+in the text). Their examples hold what the gold says and the schema default (``not_mentioned`` /
+null) everywhere else, so an adapter trained on them learns to affirm findings but never to deny
+one: :func:`load_examples` returns a warning saying so. Annotated JSONL is the right input.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from extractors.datasets import cddcesm_reports, openi_reports
-from extractors.evaluate.cddcesm import CddCesmError, gold_findings, load_cddcesm
-from extractors.evaluate.gold import GoldError, load_openi_mesh
-from extractors.llm.training import GoldExample, TrainingError, load_training_jsonl
+from pydantic import BaseModel
+
+from extractors.gold.base import GoldError
+from extractors.gold.cddcesm import gold_findings, load_cddcesm
+from extractors.gold.jsonl import iter_gold_jsonl, validated_labels
+from extractors.gold.openi import load_openi_mesh, openi_reports
 from extractors.schemas import LabelValidationError, SchemaSpec
 
 TRAIN_GOLD_FORMATS = ("jsonl", "openi-mesh", "cddcesm")
@@ -27,29 +29,54 @@ PARTIAL_GOLD_WARNING = (
 )
 
 
-def load_training_examples(
+class GoldExample(BaseModel):
+    """One solved report: its text and its labels, valid under the schema."""
+
+    report_id: str
+    text: str
+    labels: dict[str, Any]
+
+
+def load_examples(
     path: str | Path, schema: SchemaSpec, fmt: str = "jsonl"
 ) -> tuple[list[GoldExample], str | None]:
-    """Examples from ``path`` in gold format ``fmt`` and, for partial golds, a warning."""
+    """Examples from ``path`` in gold format ``fmt`` and, for partial golds, a warning.
+
+    Any record that cannot be used is a :class:`GoldError` naming it.
+    """
     if fmt not in TRAIN_GOLD_FORMATS:
-        raise TrainingError(f"unknown gold format {fmt!r}; choose {', '.join(TRAIN_GOLD_FORMATS)}")
-    if fmt == "jsonl":
-        return load_training_jsonl(path, schema), None
-    if schema.name != _NEEDS_SCHEMA[fmt]:
-        raise TrainingError(f"{fmt} gold trains schema {_NEEDS_SCHEMA[fmt]}, not {schema.id}")
+        raise GoldError(f"unknown gold format {fmt!r}; choose {', '.join(TRAIN_GOLD_FORMATS)}")
     path = Path(path)
+    if fmt == "jsonl":
+        return load_jsonl_examples(path, schema), None
+    if schema.name != _NEEDS_SCHEMA[fmt]:
+        raise GoldError(f"{fmt} gold trains schema {_NEEDS_SCHEMA[fmt]}, not {schema.id}")
     try:
         examples = _openi(path, schema) if fmt == "openi-mesh" else _cddcesm(path, schema)
-    except (GoldError, CddCesmError, KeyError, LabelValidationError) as exc:
-        raise TrainingError(f"cannot read {path} as {fmt} gold: {exc}") from None
+    except (GoldError, KeyError, LabelValidationError) as exc:
+        raise GoldError(f"cannot read {path} as {fmt} gold: {exc}") from None
     if not examples:
-        raise TrainingError(f"{path} holds no usable {fmt} examples")
+        raise GoldError(f"{path} holds no usable {fmt} examples")
     what = (
         "MeSH terms name present findings only"
         if fmt == "openi-mesh"
         else "one breast's BI-RADS and main findings"
     )
     return examples, PARTIAL_GOLD_WARNING.format(fmt=fmt, what=what)
+
+
+def load_jsonl_examples(path: str | Path, schema: SchemaSpec) -> list[GoldExample]:
+    """Gold JSONL (``report_id``, ``text``, ``labels``) as examples; any bad line names itself."""
+    examples: list[GoldExample] = []
+    for rid, where, record in iter_gold_jsonl(path):
+        text = record.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise GoldError(f"{where} (report {rid!r}): 'text' must be a non-empty string")
+        labels = validated_labels(record, where, rid, schema)
+        examples.append(GoldExample(report_id=rid, text=text, labels=labels))
+    if not examples:
+        raise GoldError(f"gold file {path} holds no examples")
+    return examples
 
 
 def _openi(path: Path, schema: SchemaSpec) -> list[GoldExample]:
@@ -70,7 +97,6 @@ def _openi(path: Path, schema: SchemaSpec) -> list[GoldExample]:
 
 def _cddcesm(path: Path, schema: SchemaSpec) -> list[GoldExample]:
     """One example per breast row: its side's BI-RADS and the labelled findings."""
-    texts = {r["report_id"]: r["text"] for r in cddcesm_reports(path)}
     examples = []
     for row in load_cddcesm(path):
         gold, side = row["gold"], row["gold"]["side"]
@@ -82,7 +108,7 @@ def _cddcesm(path: Path, schema: SchemaSpec) -> list[GoldExample]:
         for field, value in gold_findings(gold["findings"], gold["tags"]).items():
             if value is not None:
                 labels[field][side] = value
-        examples.append(_example(row["report_id"], texts[row["report_id"]], labels, schema))
+        examples.append(_example(row["report_id"], row["text"], labels, schema))
     return examples
 
 
