@@ -37,6 +37,8 @@ from extractors.settings import get_settings
 from extractors.warehouse.migrate import upgrade
 from extractors.warehouse.roles import ensure_roles
 
+SETTINGS = get_settings()
+
 ADMIN_URL = os.environ.get(
     "RRIEF_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -92,7 +94,7 @@ def bench(n: int, workers: int, batch_size: int, tmp: Path) -> dict[str, float]:
         for stage in ("extract", "validate", "load"):  # CPU seconds summed over workers
             t[f"  {stage} (worker s)"] = sum(s.seconds.get(stage, 0.0) for s in summaries)
         t2 = time.perf_counter()
-        run_dbt(("build",), url=url, target_path=tmp / f"dbt-{n}")
+        run_dbt(("build",), url=url, settings=SETTINGS, target_path=tmp / f"dbt-{n}")
         t["dbt build"] = time.perf_counter() - t2
         t["end to end"] = time.perf_counter() - t0
         assert sum(s.n_in for s in summaries) == len(reports)

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from extractors import __version__
-from extractors.extract import BACKENDS, BackendError, make_extractor
+from extractors.extract import BACKENDS, BackendError
+from extractors.extract.configured import configured_extractor
 from extractors.extract.runner import extract_file
 from extractors.io import InputError, iter_reports
 from extractors.logs import configure_logging
@@ -27,7 +28,7 @@ def cli(log_level: str | None) -> None:
 
     Everything runs locally; report text never leaves the machine.
     """
-    configure_logging(log_level)
+    configure_logging(log_level or get_settings().log_level)
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -112,24 +113,13 @@ def extract(
     Bad records become lines with "status": "error" and a message; nothing is dropped.
     """
     options = _parse_options(extra)
+    settings = get_settings()
     try:
-        schema = get_schema(schema_ref)
-        if (
-            backend != "rules"
-        ):  # LLM backends fall back to RRIEF_ADAPTER / _BASE_MODEL / _LLM_ENDPOINT
-            settings = get_settings()
-            adapter = adapter or settings.adapter_for(schema.name) or None
-            base_model = base_model or settings.base_model or None
-            if backend == "openai":
-                endpoint = endpoint or settings.llm_endpoint or None
-        for key, value in (
-            ("adapter", adapter),
-            ("base_model", base_model),
-            ("endpoint", endpoint),
-        ):
-            if value is not None:
-                options[key] = value
-        extractor = make_extractor(backend, schema, **options)
+        schema = get_schema(schema_ref, settings.schema_dirs())
+        # LLM backends fall back to RRIEF_ADAPTER / _BASE_MODEL / _LLM_ENDPOINT / _LLM_API_KEY
+        flags = {"adapter": adapter, "base_model": base_model, "endpoint": endpoint}
+        given = {**options, **{k: v for k, v in flags.items() if v is not None}}
+        extractor = configured_extractor(settings, backend, schema, **given)
         records = iter_reports(input_path, input_format, id_col, text_cols or ("text",))  # type: ignore[arg-type]
         summary = extract_file(extractor, records, output_path, batch_size, progress)
     except (SchemaError, BackendError, InputError) as exc:
@@ -150,7 +140,7 @@ def schemas() -> None:
 def schemas_list() -> None:
     """One line per known schema: id and title."""
     try:
-        found = available_schemas()
+        found = available_schemas(get_settings().schema_dirs())
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from None
     for schema_id, spec in sorted(found.items()):
@@ -162,7 +152,7 @@ def schemas_list() -> None:
 def schemas_show(schema_ref: str) -> None:
     """Fields, allowed values and label semantics of SCHEMA_REF."""
     try:
-        spec = get_schema(schema_ref)
+        spec = get_schema(schema_ref, get_settings().schema_dirs())
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(spec.describe())
@@ -175,7 +165,7 @@ def schemas_show(schema_ref: str) -> None:
 def schemas_json_schema(schema_ref: str) -> None:
     """The JSON Schema of SCHEMA_REF's labels (used for constrained decoding)."""
     try:
-        spec = get_schema(schema_ref)
+        spec = get_schema(schema_ref, get_settings().schema_dirs())
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from None
     json.dump(spec.json_schema(), sys.stdout, indent=2)

@@ -1,18 +1,16 @@
-"""Logging set-up for the CLI: one ``rrief`` logger on stderr, level from settings."""
+"""Logging set-up for the CLI: one ``rrief`` logger on stderr at the configured level."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-from extractors.settings import get_settings
 
-
-def configure_logging(level: str | None = None) -> None:
+def configure_logging(level: str = "INFO") -> None:
     """Send ``rrief.*`` logs to stderr with timestamps. Report text is never logged by design."""
     logger = logging.getLogger("rrief")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
-    logger.setLevel((level or get_settings().log_level).upper())
+    logger.setLevel(level.upper())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MAX_REPORT_CHARS = 2_000_000
 
 
 class Settings(BaseSettings):
@@ -22,7 +23,8 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="logging level of the rrief logger")
     max_report_chars: int = Field(
-        default=2_000_000, description="reports longer than this become error lines, not crashes"
+        default=DEFAULT_MAX_REPORT_CHARS,
+        description="reports longer than this become error lines, not crashes",
     )
     llm_allowed_hosts: str = Field(
         default="",
@@ -104,7 +106,11 @@ class Settings(BaseSettings):
         return [Path(p) for p in self.schema_path.split(os.pathsep) if p.strip()]
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (cached; call ``get_settings.cache_clear()`` in tests)."""
+    """Read the settings from the environment now.
+
+    Only the edges call this — CLI commands, DAG task bodies, app factories — once each, and
+    pass the values down; library functions take explicit arguments. Not cached, so a test or
+    the demo that changes the environment is seen by the next edge without clearing anything.
+    """
     return Settings()

@@ -91,19 +91,13 @@ def test_malformed_inputs_become_error_lines_not_drops(tmp_path: Path) -> None:
 def test_report_over_the_size_limit_is_an_error_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from extractors.settings import get_settings
-
     monkeypatch.setenv("RRIEF_MAX_REPORT_CHARS", "100")
-    get_settings.cache_clear()
-    try:
-        src = tmp_path / "in.jsonl"
-        src.write_text(json.dumps({"report_id": "x", "text": "No effusion. " * 20}) + "\n")
-        out = tmp_path / "out.jsonl"
-        assert run("extract", "--schema", "cxr", "--input", str(src), "--output", str(out))[0] == 0
-        (line,) = read_jsonl(out)
-        assert line["status"] == "error" and "RRIEF_MAX_REPORT_CHARS" in line["error"]
-    finally:
-        get_settings.cache_clear()
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"report_id": "x", "text": "No effusion. " * 20}) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert run("extract", "--schema", "cxr", "--input", str(src), "--output", str(out))[0] == 0
+    (line,) = read_jsonl(out)
+    assert line["status"] == "error" and "RRIEF_MAX_REPORT_CHARS" in line["error"]
 
 
 def test_csv_with_several_text_columns(tmp_path: Path) -> None:
@@ -218,20 +212,14 @@ def test_ccta_fixtures_end_to_end_extract_and_evaluate(tmp_path: Path) -> None:
 def test_llm_backend_options_fall_back_to_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from extractors.settings import get_settings
-
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"report_id": "a", "text": "Effusion."}) + "\n")
     monkeypatch.setenv("RRIEF_LLM_ENDPOINT", "http://8.8.8.8:8000/v1")
     monkeypatch.setenv("RRIEF_ADAPTER", "cxr=cxr-v1")
-    get_settings.cache_clear()
-    try:
-        code, _, err = run(
-            "extract", "--schema", "cxr", "--backend", "openai",
-            "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
-        )  # fmt: skip
-    finally:
-        get_settings.cache_clear()
+    code, _, err = run(
+        "extract", "--schema", "cxr", "--backend", "openai",
+        "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
+    )  # fmt: skip
     # the endpoint came from RRIEF_LLM_ENDPOINT, and the egress guard refuses it before any request
     assert code == 1 and "8.8.8.8" in err and "RRIEF_LLM_ALLOWED_HOSTS" in err
 

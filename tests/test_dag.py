@@ -18,7 +18,6 @@ from extractors.demo.reports import DemoReport, generate_reports
 from extractors.demo.ris import seed_ris
 from extractors.demo.run import demo_environment, logical_dates
 from extractors.privacy import DEMO_PSEUDONYM_KEY
-from extractors.settings import get_settings
 from tests import pg
 
 DAY = date(2025, 3, 3)
@@ -90,12 +89,9 @@ def pipeline_env(
     seed_ris(work / "ris.sqlite", demo_reports)
     saved = dict(os.environ)
     os.environ.update(demo_environment(work, warehouse_url, DEMO_PSEUDONYM_KEY))
-    os.environ["RRIEF_DBT_TARGET_PATH"] = str(work / "dbt-target")
-    get_settings.cache_clear()
     yield warehouse_url
     os.environ.clear()
     os.environ.update(saved)
-    get_settings.cache_clear()
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple]]:
@@ -185,7 +181,6 @@ def test_dag_quarantines_forced_validation_failures(
 ) -> None:
     pg.truncate_warehouse(warehouse_engine)
     os.environ.update(RRIEF_VALIDATION_MAX_POSITIVE_RATE="0.01", RRIEF_VALIDATION_MIN_REPORTS="1")
-    get_settings.cache_clear()
     try:
         dr, states = run_dag(dag, logical_dates(DAY, 1)[1], run_dbt=False)
     finally:
@@ -193,7 +188,6 @@ def test_dag_quarantines_forced_validation_failures(
             os.environ["RRIEF_VALIDATION_MAX_POSITIVE_RATE"],
             os.environ["RRIEF_VALIDATION_MIN_REPORTS"],
         )
-        get_settings.cache_clear()
     with warehouse_engine.connect() as conn:
         n_typed = conn.execute(
             text("SELECT count(*) FROM raw.reports WHERE report_type IS NOT NULL")

@@ -25,6 +25,8 @@ from extractors.schemas import get_schema
 from extractors.settings import get_settings
 from tests import pg
 
+SETTINGS = get_settings()
+
 DBT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 MARTS = {"cxr": "cxr_findings", "mammo": "mammo_exams", "ccta": "ccta_exams"}
 START = datetime(2025, 3, 3, tzinfo=UTC)
@@ -98,7 +100,7 @@ def built(
             RunContext(run_id="dbt-test", task_id="extract", map_index=i),
         )
     target = tmp_path_factory.mktemp("dbt-target")
-    result = run_dbt(("build",), url=warehouse_url, target_path=target)
+    result = run_dbt(("build",), url=warehouse_url, settings=SETTINGS, target_path=target)
     assert "ERROR=0" in result.output_tail and "WARN=0" in result.output_tail
     return warehouse_url, target
 
@@ -166,6 +168,7 @@ def test_uncertain_policy_and_docs(
     run_dbt(
         ("build", "--select", "cohort_pleural_effusion"),
         url=url,
+        settings=SETTINGS,
         target_path=tmp_path / "t1",
         extra_vars={"uncertain_policy": "include"},
     )
@@ -177,13 +180,17 @@ def test_uncertain_policy_and_docs(
         run_dbt(
             ("build", "--select", "cohort_pleural_effusion"),
             url=url,
+            settings=SETTINGS,
             target_path=tmp_path / "t2",
             extra_vars={"uncertain_policy": "maybe"},
         )
     run_dbt(
-        ("run", "--select", "cohort_pleural_effusion"), url=url, target_path=tmp_path / "t3"
+        ("run", "--select", "cohort_pleural_effusion"),
+        url=url,
+        settings=SETTINGS,
+        target_path=tmp_path / "t3",
     )  # restore
     docs = tmp_path / "docs"
-    run_dbt(("docs", "generate"), url=url, target_path=docs)
+    run_dbt(("docs", "generate"), url=url, settings=SETTINGS, target_path=docs)
     catalog = json.loads((docs / "catalog.json").read_text())
     assert "model.rrief.cohort_pleural_effusion" in catalog["nodes"]

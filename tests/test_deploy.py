@@ -749,7 +749,6 @@ def test_postgres_init_and_airflow_init_give_a_read_only_researcher(
     from sqlalchemy.exc import DBAPIError
 
     from extractors.cli import cli
-    from extractors.settings import get_settings
 
     assert [p.suffix for p in PG_INIT_DIR.iterdir()] == [".sql"]
     pg_env = services["postgres"]["environment"]
@@ -772,13 +771,9 @@ def test_postgres_init_and_airflow_init_give_a_read_only_researcher(
     step = re.search(r"^\s*rrief (warehouse upgrade)\s*$", script, re.M)
     assert step, "airflow-init does not run `rrief warehouse upgrade`"
     monkeypatch.setenv("RRIEF_WAREHOUSE_URL", url("rrief", "rrief"))
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli, step.group(1).split(), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        assert "roles and grants applied" in result.output
-    finally:
-        get_settings.cache_clear()
+    result = CliRunner().invoke(cli, step.group(1).split(), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "roles and grants applied" in result.output
 
     owner = create_engine(url("rrief", "rrief"))
     researcher = create_engine(url("researcher", "rrief"))

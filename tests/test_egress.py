@@ -18,9 +18,6 @@ from extractors.settings import get_settings
 @pytest.fixture(autouse=True)
 def _no_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RRIEF_LLM_ALLOWED_HOSTS", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -121,19 +118,21 @@ def test_allow_list_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
         "RRIEF_LLM_ALLOWED_HOSTS",
         " llm.hospital.example , 203.0.113.5,100.64.0.0/10 ,[2001:db8::7]",
     )
-    get_settings.cache_clear()
+    allowed = parse_allowed_hosts(get_settings().llm_allowed_hosts)
 
     def resolve(host: str) -> list[str]:
         raise AssertionError(f"an allow-listed name must not need resolving: {host}")
 
-    check_endpoint("https://LLM.hospital.example/v1", resolve=resolve)
-    check_endpoint("http://203.0.113.5:8000/v1")
-    check_endpoint("http://100.101.102.103:8000/v1")  # inside the allow-listed CIDR
-    check_endpoint("http://[2001:db8::7]:8000/v1")
+    check_endpoint("https://LLM.hospital.example/v1", allowed, resolve=resolve)
+    check_endpoint("http://203.0.113.5:8000/v1", allowed)
+    check_endpoint("http://100.101.102.103:8000/v1", allowed)  # inside the allow-listed CIDR
+    check_endpoint("http://[2001:db8::7]:8000/v1", allowed)
     with pytest.raises(EgressDenied):
-        check_endpoint("http://203.0.113.6/v1")
+        check_endpoint("http://203.0.113.6/v1", allowed)
     with pytest.raises(EgressDenied):
-        check_endpoint("http://100.128.0.1/v1")  # outside 100.64.0.0/10
+        check_endpoint("http://100.128.0.1/v1", allowed)  # outside 100.64.0.0/10
+    with pytest.raises(EgressDenied):
+        check_endpoint("http://203.0.113.5:8000/v1")  # the setting is only what callers pass
 
 
 def test_allow_list_networks_must_cover_every_resolved_address() -> None:

@@ -14,6 +14,8 @@ from extractors.pipeline.dbt import run_dbt
 from extractors.settings import get_settings
 from tests.health_data import fill_month, window_start
 
+SETTINGS = get_settings()
+
 DBT_BIN = Path(__file__).resolve().parents[1] / get_settings().dbt_bin
 
 
@@ -36,6 +38,7 @@ def test_health_marts_build_and_agree_with_the_check(
     result = run_dbt(
         ("build", "--select", "+pipeline_health_daily", "+label_prevalence_daily"),
         url=warehouse_url,
+        settings=SETTINGS,
         target_path=tmp_path / "target",
     )
     assert "ERROR=0" in result.output_tail and "WARN=0" in result.output_tail

@@ -25,7 +25,6 @@ from sqlalchemy import Engine
 
 from extractors.health import run_health_check
 from extractors.health.app import create_app
-from extractors.settings import get_settings
 from tests.health_data import fill_month, window_start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,13 +120,9 @@ def test_page_without_a_warehouse_url_says_what_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RRIEF_WAREHOUSE_URL", "")
-    get_settings.cache_clear()
-    try:
-        with TestClient(create_app()) as c:
-            r = c.get("/api/dashboard")
-        assert r.status_code == 503 and "RRIEF_WAREHOUSE_URL" in r.json()["detail"]
-    finally:
-        get_settings.cache_clear()
+    with TestClient(create_app()) as c:
+        r = c.get("/api/dashboard")
+    assert r.status_code == 503 and "RRIEF_WAREHOUSE_URL" in r.json()["detail"]
 
 
 def _load_plugin_module() -> ModuleType:

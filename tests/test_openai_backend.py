@@ -29,18 +29,14 @@ from extractors.llm.openai_backend import (
 )
 from extractors.results import ReportInput
 from extractors.schemas import get_schema
-from extractors.settings import get_settings
 
 CXR = get_schema("cxr")
 REPORT = ReportInput(report_id="r1", text="FINDINGS: Small right pleural effusion.")
 
 
 @pytest.fixture(autouse=True)
-def _no_allow_list(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RRIEF_LLM_ALLOWED_HOSTS", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 class Scripted:

@@ -3,7 +3,6 @@ validate → load in one transaction, quarantine, metrics, failure records."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -179,12 +178,7 @@ def test_extractor_errors_are_loaded_as_error_rows(
     loaded: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RRIEF_MAX_REPORT_CHARS", "600")  # longer reports become error results
-    get_settings.cache_clear()
-    try:
-        summaries = run_all_batches(loaded)
-    finally:
-        monkeypatch.delenv("RRIEF_MAX_REPORT_CHARS")
-        get_settings.cache_clear()
+    summaries = run_all_batches(loaded)
     n_err = sum(s.n_errored for s in summaries)
     assert 0 < n_err < sum(s.n_in for s in summaries)
     with loaded.connect() as conn:
@@ -241,13 +235,6 @@ def test_percentile() -> None:
     assert percentile([], 50) is None
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([0.0, 10.0], 95) == pytest.approx(9.5)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_settings() -> Iterator[None]:
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_connector_from_settings(tmp_path: Path) -> None:

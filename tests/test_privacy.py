@@ -12,6 +12,7 @@ from extractors.privacy import (
     DEMO_PSEUDONYM_KEY,
     Pseudonymizer,
     PseudonymKeyError,
+    choose_key,
     load_key,
     pseudonymize,
     pseudonymize_record,
@@ -42,22 +43,42 @@ def test_bad_input_is_refused_precisely() -> None:
         pseudonymize("x", KEY, "")
 
 
-def test_key_comes_from_settings_and_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_comes_from_settings_first_and_is_never_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     secret = "s3cret-from-the-environment-123"
     monkeypatch.setenv("RRIEF_PSEUDONYM_KEY", secret)
-    get_settings.cache_clear()
-    try:
-        assert load_key() == secret.encode()
-        p = Pseudonymizer()
-        assert p.patient_key("P1") == pseudonymize("P1", secret, "patient")
-        assert secret not in repr(p) and secret not in repr(get_settings())
-        monkeypatch.setenv("RRIEF_PSEUDONYM_KEY", "")
-        get_settings.cache_clear()
-        with pytest.raises(PseudonymKeyError, match="RRIEF_PSEUDONYM_KEY") as err:
-            Pseudonymizer()
-        assert secret not in str(err.value)
-    finally:
-        get_settings.cache_clear()
+
+    def must_not_be_asked() -> str:
+        raise AssertionError("a fallback was consulted although RRIEF_PSEUDONYM_KEY is set")
+
+    key = choose_key(get_settings().pseudonym_key, must_not_be_asked)
+    assert key == secret and load_key(key) == secret.encode()
+    p = Pseudonymizer(key)
+    assert p.patient_key("P1") == pseudonymize("P1", secret, "patient")
+    assert secret not in repr(p) and secret not in repr(get_settings())
+    monkeypatch.setenv("RRIEF_PSEUDONYM_KEY", "")
+    with pytest.raises(PseudonymKeyError, match="RRIEF_PSEUDONYM_KEY") as err:
+        choose_key(get_settings().pseudonym_key, lambda: None)
+    assert secret not in str(err.value)
+    with pytest.raises(PseudonymKeyError, match="too short"):
+        choose_key("", lambda: "short")
+
+
+def test_key_fallbacks_are_asked_in_order() -> None:
+    asked: list[str] = []
+
+    def source(name: str, value: str | None):
+        def get() -> str | None:
+            asked.append(name)
+            return value
+
+        return get
+
+    key = choose_key(
+        "", source("airflow", None), source("demo", DEMO_PSEUDONYM_KEY), source("never", "x" * 20)
+    )
+    assert key == DEMO_PSEUDONYM_KEY and asked == ["airflow", "demo"]
 
 
 def test_report_key_depends_on_source_and_accession() -> None:

@@ -104,14 +104,11 @@ def test_site_schema_dir_from_settings(tmp_path: Path, monkeypatch: pytest.Monke
         "fields:\n  - {name: ACL tear, values: ['yes', 'no', partial], nullable: true}\n"
     )
     monkeypatch.setenv("RRIEF_SCHEMA_PATH", str(tmp_path))
-    get_settings.cache_clear()
-    try:
-        spec = get_schema("knee_mri")
-        assert spec.id == "knee_mri@2"
-        assert spec.validate_labels({"ACL tear": "partial"}) == {"ACL tear": "partial"}
-    finally:
-        monkeypatch.delenv("RRIEF_SCHEMA_PATH")
-        get_settings.cache_clear()
+    spec = get_schema("knee_mri", get_settings().schema_dirs())
+    assert spec.id == "knee_mri@2"
+    assert spec.validate_labels({"ACL tear": "partial"}) == {"ACL tear": "partial"}
+    with pytest.raises(SchemaError, match="unknown schema 'knee_mri'"):
+        get_schema("knee_mri")  # only the directories passed in are searched
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -37,22 +36,22 @@ def demo(workdir: Path, days: int, per_day: int, dbt_every_run: bool) -> None:
     Safe to run twice: the second run changes nothing in the warehouse.
     """
     from extractors.demo.run import SAMPLE_QUERY, run_demo, sample_query
-    from extractors.privacy import DEMO_PSEUDONYM_KEY
+    from extractors.privacy import DEMO_PSEUDONYM_KEY, choose_key
     from extractors.settings import get_settings
     from extractors.warehouse.db import make_engine, redacted, resolve_url
 
     t0 = time.perf_counter()
-    key = get_settings().pseudonym_key
-    if not key:
-        key = DEMO_PSEUDONYM_KEY
+    settings = get_settings()
+    key = choose_key(settings.pseudonym_key, lambda: DEMO_PSEUDONYM_KEY)
+    if key == DEMO_PSEUDONYM_KEY:
         click.secho(DEMO_KEY_BANNER, fg="yellow", bold=True, err=True)
-    url = resolve_url()
+    url = resolve_url(settings.warehouse_url)
     click.echo(f"warehouse: {redacted(url)}")
-    os.environ.setdefault("RRIEF_DBT_TARGET_PATH", str((workdir / "dbt-target").resolve()))
     result = run_demo(
         workdir,
         url,
         key,
+        backend=settings.backend,
         days=days,
         per_day=per_day,
         dbt_on_last_only=not dbt_every_run,

@@ -41,12 +41,16 @@ def logical_dates(start: date, days: int) -> list[datetime]:
     return [first + timedelta(days=k) for k in range(days + 1)]
 
 
-def demo_environment(workdir: Path, warehouse_url: str, key: str) -> dict[str, str]:
-    """The ``RRIEF_*`` variables the DAG tasks read in the demo."""
+def demo_environment(
+    workdir: Path, warehouse_url: str, key: str, backend: str = "rules"
+) -> dict[str, str]:
+    """The ``RRIEF_*`` variables the DAG tasks read in the demo: what a worker's environment
+    holds in a deployment (the tasks run in this process under ``dag.test()``)."""
     return {
         "RRIEF_WAREHOUSE_URL": warehouse_url,
         "RRIEF_PSEUDONYM_KEY": key,
-        "RRIEF_BACKEND": os.environ.get("RRIEF_BACKEND", "rules"),
+        "RRIEF_BACKEND": backend,
+        "RRIEF_DBT_TARGET_PATH": str((workdir / "dbt-target").resolve()),
         "RRIEF_RIS_KIND": "sql",
         "RRIEF_RIS_URL": ris_url(workdir / "ris.sqlite"),
         "RRIEF_RIS_TABLE": RIS_TABLE,
@@ -109,13 +113,13 @@ def run_demo(
     warehouse_url: str,
     key: str,
     *,
+    backend: str = "rules",
     days: int = 5,
     per_day: int = 80,
     dbt_on_last_only: bool = True,
     echo: Callable[[str], None] = print,
 ) -> DemoResult:
     """Seed, run every day, build dbt; ``warehouse_url`` must be reachable (not started here)."""
-    from extractors.settings import get_settings
     from extractors.warehouse.db import make_engine
 
     workdir = workdir.resolve()
@@ -124,8 +128,7 @@ def run_demo(
     n = seed_ris(workdir / "ris.sqlite", reports)
     echo(f"seeded the demo RIS with {n} reports over {days} days ({workdir / 'ris.sqlite'})")
 
-    os.environ.update(demo_environment(workdir, warehouse_url, key))
-    get_settings.cache_clear()
+    os.environ.update(demo_environment(workdir, warehouse_url, key, backend))
     took = configure_airflow(workdir / "airflow")
     echo(f"Airflow metadata DB (SQLite) ready in {took:.1f} s")
     dag = load_dag()

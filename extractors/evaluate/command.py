@@ -27,6 +27,7 @@ from extractors.evaluate.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, holm, mcn
 from extractors.evaluate.tasks import Section, UncertainPolicy, build_sections
 from extractors.gold import GOLD_FORMATS, GoldError, guess_gold_format, load_gold
 from extractors.schemas import SchemaError, get_schema
+from extractors.settings import get_settings
 
 log = logging.getLogger("rrief.evaluate")
 
@@ -46,10 +47,14 @@ def run_evaluation(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     gold_id_col: str | None = None,
+    schema_search_path: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """Score ``pred_path`` (and ``compare_path``) against the gold; returns the result dict."""
+    """Score ``pred_path`` (and ``compare_path``) against the gold; returns the result dict.
+
+    ``schema_search_path``: directories of site schema files (``RRIEF_SCHEMA_PATH``).
+    """
     try:
-        schema = get_schema(schema_ref)
+        schema = get_schema(schema_ref, schema_search_path)
         fmt = guess_gold_format(gold_path) if gold_format == "auto" else gold_format
         gold = load_gold(gold_path, fmt, schema, gold_id_col)
         preds = load_predictions(pred_path, schema)
@@ -253,6 +258,7 @@ def evaluate(
             resamples,
             seed,
             gold_id_col,
+            get_settings().schema_dirs(),
         )
     except EvaluationError as exc:
         raise click.ClickException(str(exc)) from None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from extractors.results import Evidence, ExtractionResult, ExtractorInfo, ReportInput
 from extractors.schemas import LabelValidationError, SchemaSpec
-from extractors.settings import get_settings
+from extractors.settings import DEFAULT_MAX_REPORT_CHARS
 
 log = logging.getLogger("rrief.extract")
 
@@ -33,6 +33,8 @@ class Extractor(ABC):
     """Base class of all backends (rules, hf, openai)."""
 
     backend: str = "base"
+    #: longer reports become error results (``RRIEF_MAX_REPORT_CHARS``, set by make_extractor)
+    max_report_chars: int = DEFAULT_MAX_REPORT_CHARS
 
     def __init__(self, schema: SchemaSpec) -> None:
         self.schema = schema
@@ -120,7 +122,7 @@ class Extractor(ABC):
     def _precheck(self, r: ReportInput) -> str | None:
         if not r.text.strip():
             return "empty report text"
-        limit = get_settings().max_report_chars
+        limit = self.max_report_chars
         if len(r.text) > limit:
             return f"report text has {len(r.text)} characters, over the limit of {limit} (RRIEF_MAX_REPORT_CHARS)"
         return None

@@ -26,8 +26,13 @@ def register_backend(name: str, target: str) -> None:
     BACKENDS[name] = target
 
 
-def make_extractor(backend: str, schema: SchemaSpec, **options: Any) -> Extractor:
-    """Build the extractor for ``backend`` and ``schema`` (options are backend-specific)."""
+def make_extractor(
+    backend: str, schema: SchemaSpec, *, max_report_chars: int | None = None, **options: Any
+) -> Extractor:
+    """Build the extractor for ``backend`` and ``schema`` (options are backend-specific).
+
+    ``max_report_chars`` (default: the settings' default) bounds the text any backend accepts.
+    """
     if backend not in BACKENDS:
         raise BackendError(
             f"unknown backend {backend!r}; choose from {', '.join(sorted(BACKENDS))}"
@@ -41,4 +46,7 @@ def make_extractor(backend: str, schema: SchemaSpec, **options: Any) -> Extracto
             "install the project with its LLM extras: pip install 'rrief[llm]'"
         ) from None
     factory: Callable[..., Extractor] = getattr(module, factory_name)
-    return factory(schema, **options)
+    extractor = factory(schema, **options)
+    if max_report_chars is not None:
+        extractor.max_report_chars = max_report_chars
+    return extractor

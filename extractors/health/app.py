@@ -21,18 +21,17 @@ from sqlalchemy import Engine, create_engine
 from extractors.health.dashboard import Dashboard, build_dashboard, last_window_start
 from extractors.health.page import render_page
 from extractors.health.queries import AlertRecord, recent_alerts
+from extractors.health.thresholds import HealthThresholds
 
 EngineFactory = Callable[[], Engine]
 Days = Annotated[int, Query(ge=1, le=366, description="how many days to show")]
 
 
-def configured_engine() -> Engine:
-    """An engine on ``RRIEF_WAREHOUSE_URL``; unlike the pipeline, the page never starts an
-    embedded PostgreSQL (the API server is not the place for one)."""
-    from extractors.settings import get_settings
+def configured_engine(url: str) -> Engine:
+    """An engine on ``url`` (``RRIEF_WAREHOUSE_URL``); unlike the pipeline, the page never starts
+    an embedded PostgreSQL (the API server is not the place for one)."""
     from extractors.warehouse.db import normalize_url
 
-    url = get_settings().warehouse_url
     if not url:
         raise HTTPException(
             status_code=503,
@@ -61,10 +60,18 @@ def create_app(
     *,
     dependencies: Sequence[Depends] | None = None,
     default_days: int = 30,
+    thresholds: HealthThresholds | None = None,
 ) -> FastAPI:
     """The app; ``dependencies`` guard every route (the plugin passes Airflow's
-    authentication), ``engine_factory`` defaults to :func:`configured_engine`."""
-    engine = _LazyEngine(engine_factory or configured_engine)
+    authentication). ``engine_factory`` and ``thresholds`` default to the settings
+    (:func:`configured_engine` on ``RRIEF_WAREHOUSE_URL``, the ``RRIEF_DRIFT_*``/``ALERT_*``
+    values), read here once."""
+    from extractors.settings import get_settings
+
+    settings = get_settings()
+    url = settings.warehouse_url
+    engine = _LazyEngine(engine_factory or (lambda: configured_engine(url)))
+    th = thresholds or HealthThresholds.from_settings(settings)
     app = FastAPI(
         title="RRIEF health",
         description="Pipeline volumes, invalid outputs, latency and label drift of RRIEF.",
@@ -73,7 +80,7 @@ def create_app(
 
     def dashboard(days: int, last_day: date | None) -> Dashboard:
         try:
-            return build_dashboard(engine(), days, last_day=last_day)
+            return build_dashboard(engine(), days, last_day=last_day, thresholds=th)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
 

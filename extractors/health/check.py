@@ -66,9 +66,9 @@ def run_health_check(
 
     Writes the day's alerts to ``ops.alerts`` (replacing those of an earlier check of the same
     day), commits, then raises :class:`PipelineHealthError` when there are any and
-    ``raise_on_alert``. ``thresholds`` default to the ``RRIEF_*`` settings.
+    ``raise_on_alert``. ``thresholds`` default to the settings' defaults.
     """
-    th = thresholds or HealthThresholds.from_settings()
+    th = thresholds or HealthThresholds()
     start = window_start_of(day)
     end = start + timedelta(days=1)
     today = start.date()
@@ -127,15 +127,19 @@ def check_from_context(context: Mapping[str, Any], engine: Engine | None = None)
     if not isinstance(start, datetime):
         raise ValueError(f"check_health needs the run's data_interval_start, got {start!r}")
     ti = context.get("ti")
+    from extractors.settings import get_settings
+
+    settings = get_settings()
     owned = engine is None
     if engine is None:
         from extractors.warehouse.db import make_engine
 
-        engine = make_engine()
+        engine = make_engine(settings.warehouse_url)
     try:
         report = run_health_check(
             engine,
             start,
+            thresholds=HealthThresholds.from_settings(settings),
             run_id=str(context.get("run_id")) if context.get("run_id") else None,
             dag_id=str(getattr(ti, "dag_id", "")) or None,
         )

@@ -149,7 +149,7 @@ def build_dashboard(
     data interval; its time of day anchors every day window)."""
     if not 1 <= days <= 366:
         raise ValueError(f"days must be between 1 and 366, got {days}")
-    th = thresholds or HealthThresholds.from_settings()
+    th = thresholds or HealthThresholds()
     last = last_window_start(engine, last_day)
     first = last - timedelta(days=days - 1)
     shown = [(first + timedelta(days=i)).date() for i in range(days)]

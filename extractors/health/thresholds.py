@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model
 
-from extractors.settings import Settings, get_settings
+from extractors.settings import Settings
 
 HEALTH_SETTINGS = (
     "drift_alpha",
@@ -28,9 +28,8 @@ class _HealthThresholdsBase(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Any:
+    def from_settings(cls, settings: Settings) -> Any:
         """The thresholds as configured by ``RRIEF_*`` settings."""
-        settings = settings or get_settings()
         return cls(**{name: getattr(settings, name) for name in HEALTH_SETTINGS})
 
 

@@ -159,11 +159,12 @@ def train(
     from extractors.llm.adapters import AdapterError, check_adapter
     from extractors.llm.training import TrainConfig, TrainingError, train_adapter
     from extractors.schemas import SchemaError, get_schema
+    from extractors.settings import get_settings
 
     if early_stopping_patience and eval_path is None:
         raise click.UsageError("--early-stopping-patience needs --eval")
     try:
-        schema = get_schema(schema_ref)
+        schema = get_schema(schema_ref, get_settings().schema_dirs())
         config = TrainConfig(
             r=rank,
             alpha=alpha,

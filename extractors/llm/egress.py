@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from extractors.extract.registry import BackendError
-from extractors.settings import get_settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -106,20 +105,18 @@ def endpoint_host(url: str) -> str:
 
 def check_endpoint(
     url: str,
-    allowed_hosts: Iterable[str] | None = None,
+    allowed_hosts: Iterable[str] = (),
     resolve: Resolver = resolve_host,
 ) -> None:
     """Raise :class:`EgressDenied` unless ``url`` points inside the local/private network.
 
-    ``allowed_hosts`` defaults to the ``llm_allowed_hosts`` setting (``RRIEF_LLM_ALLOWED_HOSTS``).
+    ``allowed_hosts`` are the non-private hosts a site allowed (``RRIEF_LLM_ALLOWED_HOSTS``,
+    passed in by the caller; none by default).
     ``resolve`` maps a host name to its addresses (the system resolver by default).
     Never connects to the endpoint.
     """
     host = endpoint_host(url)
-    if allowed_hosts is None:
-        allowed = parse_allowed_hosts(get_settings().llm_allowed_hosts)
-    else:
-        allowed = [h.strip().lower().strip("[]") for h in allowed_hosts if h.strip()]
+    allowed = [h.strip().lower().strip("[]") for h in allowed_hosts if h.strip()]
     if host in allowed:
         return
     try:

@@ -54,7 +54,6 @@ from extractors.llm.json_bounds import UnboundedSchemaError, max_new_tokens_for_
 from extractors.llm.prompts import PROMPT_TEMPLATE_VERSION, build_messages, render_prompt
 from extractors.results import ReportInput
 from extractors.schemas import LabelValidationError, SchemaSpec
-from extractors.settings import get_settings
 
 log = logging.getLogger("rrief.llm")
 
@@ -74,7 +73,10 @@ class OpenAIOptions(BaseModel):
     backoff: float = Field(default=0.5, ge=0, description="first retry waits about this (s)")
     max_tokens: int | None = Field(default=None, ge=1)
     api: Literal["chat", "completions"] = "chat"
-    api_key: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="non-private hosts the egress guard lets through"
+    )
     check_model: bool = True
     constrained: bool = True
 
@@ -122,7 +124,7 @@ class OpenAIExtractor(Extractor):
         self, schema: SchemaSpec, endpoint: str, adapter: str, options: OpenAIOptions
     ) -> None:
         super().__init__(schema)
-        check_endpoint(endpoint)  # before anything touches the network
+        check_endpoint(endpoint, options.allowed_hosts)  # before anything touches the network
         self.endpoint = normalize_endpoint(endpoint)
         self.adapter = adapter
         self.options = options
@@ -173,7 +175,7 @@ class OpenAIExtractor(Extractor):
         if response.status_code in (401, 403):
             raise BackendError(
                 f"{self.endpoint} refused to list its models (HTTP {response.status_code}: "
-                f"{_error_message(response)}); pass --option api_key=... if it needs a key"
+                f"{_error_message(response)}); set RRIEF_LLM_API_KEY if it needs a key"
             )
         if response.status_code != 200:
             raise BackendError(
@@ -360,9 +362,6 @@ def make_openai_extractor(
             "--base-model is not used by the openai backend: the server holds the base model"
         )
     options.pop("base_model", None)
-    # The key comes from RRIEF_LLM_API_KEY unless given: a secret on the command line would be
-    # visible in the process list.
-    options.setdefault("api_key", get_settings().llm_api_key or None)
     try:
         parsed = OpenAIOptions.model_validate(options)
     except ValidationError as exc:

@@ -8,7 +8,9 @@ planning and extraction.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
@@ -54,7 +56,11 @@ _PLAN_SQL = text(
 
 
 def plan_batches(
-    engine: Engine, start: datetime, end: datetime, batch_size: int
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    batch_size: int,
+    schema_search_path: Sequence[Path] = (),
 ) -> list[BatchDescriptor]:
     """Batches of at most ``batch_size`` reports finalized in ``[start, end)``, per report type.
 
@@ -63,7 +69,7 @@ def plan_batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    known = {spec.name for spec in available_schemas().values()}
+    known = {spec.name for spec in available_schemas(schema_search_path).values()}
     with engine.connect() as conn:
         rows = conn.execute(_PLAN_SQL, {"start": start, "end": end, "batch_size": batch_size}).all()
     batches: list[BatchDescriptor] = []

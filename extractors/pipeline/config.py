@@ -7,13 +7,12 @@ an Airflow deployment sets them on the workers.
 from __future__ import annotations
 
 from extractors.ris.base import RISConnector
-from extractors.settings import Settings, get_settings
+from extractors.settings import Settings
 from extractors.validate.policy import ValidationPolicy
 
 
-def connector_from_settings(settings: Settings | None = None) -> RISConnector:
+def connector_from_settings(s: Settings) -> RISConnector:
     """Build the configured connector (``RRIEF_RIS_*``), or say precisely what is missing."""
-    s = settings or get_settings()
     if s.ris_kind == "sql":
         from extractors.ris.sql import SqlConnector
 
@@ -37,9 +36,8 @@ def connector_from_settings(settings: Settings | None = None) -> RISConnector:
     return hl7v2.Hl7FolderConnector(s.ris_folder, source=s.ris_source)
 
 
-def validation_policy(settings: Settings | None = None) -> ValidationPolicy:
+def validation_policy(s: Settings) -> ValidationPolicy:
     """The prevalence-sanity policy from ``RRIEF_VALIDATION_*`` settings."""
-    s = settings or get_settings()
     return ValidationPolicy(
         max_positive_rate=s.validation_max_positive_rate, min_reports=s.validation_min_reports
     )

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import make_url
 
 from extractors.schemas import SchemaSpec, get_schema
-from extractors.settings import Settings, get_settings
+from extractors.settings import Settings
 from extractors.validate.suites import label_paths
 
 log = logging.getLogger("rrief.pipeline")
@@ -64,7 +64,7 @@ def schema_vars(schema: SchemaSpec) -> tuple[list[dict[str, Any]], dict[str, lis
 
 
 def dbt_vars(schema_names: Sequence[str] = MART_SCHEMAS) -> dict[str, Any]:
-    """``rrief_label_columns`` and ``rrief_list_columns`` for the marts, from the schemas."""
+    """``rrief_label_columns`` and ``rrief_list_columns`` for the marts, from the built-in schemas."""
     label_columns: dict[str, Any] = {}
     list_columns: dict[str, Any] = {}
     for name in schema_names:
@@ -93,7 +93,7 @@ def run_dbt(
     args: Sequence[str] = ("build",),
     *,
     url: str,
-    settings: Settings | None = None,
+    settings: Settings,
     target_path: Path | str | None = None,
     extra_vars: dict[str, Any] | None = None,
     timeout_s: float = 1800,
@@ -103,7 +103,6 @@ def run_dbt(
     ``target_path`` (default ``RRIEF_DBT_TARGET_PATH``, else ``dbt/target``) keeps concurrent
     runs (tests, the demo) from sharing dbt's ``target/``.
     """
-    settings = settings or get_settings()
     project = Path(settings.dbt_project_dir)
     if not project.is_absolute() and not project.exists():
         project = Path(__file__).resolve().parents[2] / settings.dbt_project_dir
@@ -119,7 +118,7 @@ def run_dbt(
             ".venv-dbt && .venv-dbt/bin/pip install 'dbt-core>=1.11,<1.12' 'dbt-postgres>=1.11,<1.12'"
         )
     variables = {**dbt_vars(), **(extra_vars or {})}
-    target_path = target_path or get_settings().dbt_target_path or None
+    target_path = target_path or settings.dbt_target_path or None
     target = Path(target_path).resolve() if target_path else project / "target"
     cmd = [
         str(dbt_bin),

@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
-from extractors.extract import BackendError, make_extractor
+from extractors.extract import BackendError
 from extractors.extract.base import Extractor
+from extractors.extract.configured import configured_extractor
 from extractors.pipeline.batches import BatchDescriptor
 from extractors.pipeline.context import RunContext, percentile
 from extractors.results import ExtractionResult, ReportInput
@@ -72,27 +73,18 @@ _READ_SQL = text(
 
 
 def extractor_for(report_type: str, settings: Settings) -> Extractor:
-    """The configured backend for a report type (LLM options only when set).
+    """The configured backend for a report type.
 
     LLM backends take the report type's own adapter (``RRIEF_ADAPTER`` may list one per type):
     an adapter trained for one schema must never extract another.
     """
-    options: dict[str, Any] = {}
-    if settings.backend != "rules":
-        adapter = settings.adapter_for(report_type)
-        if not adapter:
-            raise BackendError(
-                f"no adapter configured for report type {report_type!r}: set RRIEF_ADAPTER, "
-                f"e.g. RRIEF_ADAPTER={report_type}=<adapter>,... (now {settings.adapter!r})"
-            )
-        for name, value in (
-            ("adapter", adapter),
-            ("base_model", settings.base_model),
-            ("endpoint", settings.llm_endpoint),
-        ):
-            if value:
-                options[name] = value
-    return make_extractor(settings.backend, get_schema(report_type), **options)
+    if settings.backend != "rules" and not settings.adapter_for(report_type):
+        raise BackendError(
+            f"no adapter configured for report type {report_type!r}: set RRIEF_ADAPTER, "
+            f"e.g. RRIEF_ADAPTER={report_type}=<adapter>,... (now {settings.adapter!r})"
+        )
+    schema = get_schema(report_type, settings.schema_dirs())
+    return configured_extractor(settings, settings.backend, schema)
 
 
 def _extract_timed(

@@ -35,7 +35,7 @@ def failure_row(context: Mapping[str, Any]) -> TaskFailureRow:
     )
 
 
-def record_failure(context: Mapping[str, Any], url: str | None = None) -> None:
+def record_failure(context: Mapping[str, Any], url: str | None) -> None:
     """Write one ``ops.task_failures`` row for a failed attempt (``url``: the warehouse)."""
     try:
         row = failure_row(context)

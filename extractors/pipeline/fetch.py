@@ -65,13 +65,13 @@ def fetch_window(
     connector: RISConnector,
     start: datetime,
     end: datetime,
-    key: str | bytes | None,
+    key: str | bytes,
     engine: Engine,
     context: RunContext | None = None,
 ) -> FetchSummary:
     """Load the reports finalized in ``[start, end)`` into ``raw.reports`` (idempotent).
 
-    ``key`` is the HMAC pseudonymization key (``None``: ``RRIEF_PSEUDONYM_KEY``). Records the
+    ``key`` is the HMAC pseudonymization key (:func:`~extractors.privacy.choose_key`). Records the
     connector could not read are counted and listed, never silently dropped; with ``context``
     the counts also go to ``ops.run_metrics`` in the same transaction.
     """

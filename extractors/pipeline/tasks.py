@@ -17,6 +17,7 @@ from extractors.pipeline.context import RunContext
 from extractors.pipeline.dbt import run_dbt
 from extractors.pipeline.extract import BatchSummary, extract_batch
 from extractors.pipeline.fetch import fetch_window
+from extractors.privacy import choose_key
 from extractors.settings import get_settings
 from extractors.warehouse.db import make_engine, resolve_url
 from extractors.warehouse.load import upsert_run_metrics
@@ -37,11 +38,8 @@ def _interval(context: Context) -> tuple[Any, Any]:
     return start, end
 
 
-def _pseudonym_key() -> str | None:
-    """``RRIEF_PSEUDONYM_KEY``, else the Airflow variable ``rrief_pseudonym_key``."""
-    key = get_settings().pseudonym_key
-    if key:
-        return key
+def _airflow_variable_key() -> str | None:
+    """The Airflow variable ``rrief_pseudonym_key`` (None outside Airflow or when unset)."""
     try:
         from airflow.sdk import Variable
 
@@ -55,7 +53,7 @@ def prepare_warehouse(context: Context) -> str:
     from extractors.warehouse.migrate import upgrade
     from extractors.warehouse.roles import ensure_roles
 
-    engine = make_engine()
+    engine = make_engine(get_settings().warehouse_url)
     try:
         revision = upgrade(engine)
         ensure_roles(engine)
@@ -67,13 +65,16 @@ def prepare_warehouse(context: Context) -> str:
 def fetch(context: Context) -> dict[str, Any]:
     """Pull the interval's reports from the configured RIS into ``raw.reports``."""
     start, end = _interval(context)
-    engine = make_engine()
+    settings = get_settings()
+    key = choose_key(settings.pseudonym_key, _airflow_variable_key)
+    connector = connector_from_settings(settings)
+    engine = make_engine(settings.warehouse_url)
     try:
         summary = fetch_window(
-            connector_from_settings(),
+            connector,
             start,
             end,
-            _pseudonym_key(),
+            key,
             engine,
             RunContext.from_airflow(context),
         )
@@ -85,9 +86,10 @@ def fetch(context: Context) -> dict[str, Any]:
 def plan(context: Context) -> list[dict[str, Any]]:
     """Batch descriptors of the interval (key ranges per report type, never text)."""
     start, end = _interval(context)
-    engine = make_engine()
+    settings = get_settings()
+    engine = make_engine(settings.warehouse_url)
     try:
-        batches = plan_batches(engine, start, end, get_settings().batch_size)
+        batches = plan_batches(engine, start, end, settings.batch_size, settings.schema_dirs())
     finally:
         engine.dispose()
     return [b.to_xcom() for b in batches]
@@ -95,14 +97,15 @@ def plan(context: Context) -> list[dict[str, Any]]:
 
 def extract(descriptor: Mapping[str, Any], context: Context) -> dict[str, Any]:
     """Extract, validate and load one batch."""
-    engine = make_engine()
+    settings = get_settings()
+    engine = make_engine(settings.warehouse_url)
     try:
         summary = extract_batch(
             descriptor,
-            get_settings(),
+            settings,
             engine,
             RunContext.from_airflow(context),
-            policy=validation_policy(),
+            policy=validation_policy(settings),
         )
     finally:
         engine.dispose()
@@ -120,7 +123,8 @@ def summarize(summaries: Sequence[Mapping[str, Any]], context: Context) -> dict[
         "n_errored": sum(b.n_errored for b in batches),
     }
     run = RunContext.from_airflow(context)
-    engine = make_engine()
+    settings = get_settings()
+    engine = make_engine(settings.warehouse_url)
     try:
         upsert_run_metrics(
             engine,
@@ -132,8 +136,8 @@ def summarize(summaries: Sequence[Mapping[str, Any]], context: Context) -> dict[
                     map_index=run.map_index,
                     data_interval_start=run.data_interval_start,
                     data_interval_end=run.data_interval_end,
-                    backend=get_settings().backend,
-                    adapter_id=get_settings().adapter or None,
+                    backend=settings.backend,
+                    adapter_id=settings.adapter or None,
                     n_in=totals["n_in"],
                     n_loaded=totals["n_loaded"],
                     n_quarantined=totals["n_quarantined"],
@@ -158,7 +162,8 @@ def dbt_build(context: Context) -> dict[str, Any]:
     if not params.get("run_dbt", True):
         log.info("dbt build skipped (params.run_dbt is false)")
         return {"skipped": True}
-    result = run_dbt(("build",), url=resolve_url())
+    settings = get_settings()
+    result = run_dbt(("build",), url=resolve_url(settings.warehouse_url), settings=settings)
     return {"skipped": False, "returncode": result.returncode}
 
 
@@ -166,4 +171,4 @@ def on_failure(context: Context) -> None:
     """Failure callback of every task: one ``ops.task_failures`` row per failed attempt."""
     from extractors.pipeline.failures import record_failure
 
-    record_failure(context)
+    record_failure(context, get_settings().warehouse_url)

@@ -8,6 +8,7 @@ from extractors.privacy.pseudonym import (
     DEMO_PSEUDONYM_KEY,
     Pseudonymizer,
     PseudonymKeyError,
+    choose_key,
     load_key,
     pseudonymize,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "DEMO_PSEUDONYM_KEY",
     "PseudonymKeyError",
     "Pseudonymizer",
+    "choose_key",
     "content_sha256",
     "load_key",
     "pseudonymize",

@@ -2,16 +2,16 @@
 
 The same id always maps to the same pseudonym (so reports of one patient link up), nobody
 without the key can reverse or recompute it, and namespaces keep a patient id and an accession
-number that happen to be equal from colliding. The key comes from ``RRIEF_PSEUDONYM_KEY`` (an
-Airflow variable/connection or a secret in production) and is never logged or shown in a repr.
+number that happen to be equal from colliding. The key comes from ``RRIEF_PSEUDONYM_KEY`` (or
+the Airflow variable ``rrief_pseudonym_key`` in production), is chosen in one place
+(:func:`choose_key`) and is never logged or shown in a repr.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-
-from extractors.settings import get_settings
+from collections.abc import Callable
 
 MIN_KEY_BYTES = 16
 # For the demo and tests ONLY: public, so pseudonyms made with it protect nothing.
@@ -27,10 +27,10 @@ class PseudonymKeyError(ValueError):
     """The HMAC key is missing or too short (the message never contains the key)."""
 
 
-def load_key(key: str | bytes | None = None) -> bytes:
-    """The key as bytes: ``key`` if given, else ``RRIEF_PSEUDONYM_KEY``; refuse weak keys."""
+def load_key(key: str | bytes | None) -> bytes:
+    """The key as bytes; refuse a missing or weak key (the message never shows the key)."""
     if key is None:
-        key = get_settings().pseudonym_key
+        key = b""
     raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
     if not raw:
         raise PseudonymKeyError(
@@ -42,6 +42,23 @@ def load_key(key: str | bytes | None = None) -> bytes:
             f"pseudonymization key too short ({len(raw)} bytes); use at least {MIN_KEY_BYTES}"
         )
     return raw
+
+
+KeySource = Callable[[], "str | None"]
+
+
+def choose_key(configured: str | None, *fallbacks: KeySource) -> str:
+    """The pseudonym key: ``configured`` (``RRIEF_PSEUDONYM_KEY``) when set, else the first of
+    ``fallbacks`` that yields one (the Airflow variable; the demo's public key); validated.
+
+    The one place the precedence is decided, for the DAG tasks, the CLI and the demo.
+    """
+    key = configured
+    sources = iter(fallbacks)
+    while not key and (source := next(sources, None)) is not None:
+        key = source()
+    load_key(key)  # refuse missing or short keys here, before any record is read
+    return str(key)
 
 
 def pseudonymize(value: str, key: str | bytes, namespace: str) -> str:
@@ -60,7 +77,7 @@ class Pseudonymizer:
 
     __slots__ = ("_key",)
 
-    def __init__(self, key: str | bytes | None = None) -> None:
+    def __init__(self, key: str | bytes) -> None:
         self._key = load_key(key)
 
     def __repr__(self) -> str:

@@ -1,12 +1,15 @@
 """Find schemas by id: built-ins shipped with the package plus a site's own schema files.
 
 A site adds a report type by dropping a YAML/JSON file in a directory listed in
-``RRIEF_SCHEMA_PATH`` (or by passing the file path wherever a schema id is expected).
+``RRIEF_SCHEMA_PATH`` (or by passing the file path wherever a schema id is expected). The edges
+pass those directories as ``search_path`` (``Settings.schema_dirs()``); the built-ins always come
+first.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,6 @@ import yaml
 from pydantic import ValidationError
 
 from extractors.schemas.model import SchemaError, SchemaSpec
-from extractors.settings import get_settings
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 _SUFFIXES = (".yaml", ".yml", ".json")
@@ -43,10 +45,6 @@ def load_schema_file(path: str | Path) -> SchemaSpec:
         raise SchemaError(f"schema file {path} is invalid: {problems}") from None
 
 
-def _schema_dirs() -> list[Path]:
-    return [BUILTIN_DIR, *get_settings().schema_dirs()]
-
-
 @lru_cache(maxsize=8)
 def _scan(dirs: tuple[Path, ...]) -> dict[str, SchemaSpec]:
     found: dict[str, SchemaSpec] = {}
@@ -63,16 +61,16 @@ def _scan(dirs: tuple[Path, ...]) -> dict[str, SchemaSpec]:
     return found
 
 
-def available_schemas() -> dict[str, SchemaSpec]:
-    """All known schemas keyed by ``name@version``."""
-    return dict(_scan(tuple(_schema_dirs())))
+def available_schemas(search_path: Sequence[Path | str] = ()) -> dict[str, SchemaSpec]:
+    """All known schemas keyed by ``name@version``: built-ins, then ``search_path``'s files."""
+    return dict(_scan((BUILTIN_DIR, *(Path(d) for d in search_path))))
 
 
-def get_schema(ref: str) -> SchemaSpec:
+def get_schema(ref: str, search_path: Sequence[Path | str] = ()) -> SchemaSpec:
     """Resolve ``cxr`` (latest version), ``cxr@1`` or a path to a schema file."""
     if any(ref.endswith(s) for s in _SUFFIXES) and Path(ref).exists():
         return load_schema_file(ref)
-    schemas = available_schemas()
+    schemas = available_schemas(search_path)
     if "@" in ref:
         if ref in schemas:
             return schemas[ref]

@@ -19,11 +19,12 @@ def upgrade_command(url: str | None) -> None:
     """
     from sqlalchemy.exc import OperationalError
 
+    from extractors.settings import get_settings
     from extractors.warehouse.db import make_engine, redacted, resolve_url
     from extractors.warehouse.migrate import upgrade
     from extractors.warehouse.roles import ensure_roles
 
-    target = resolve_url(url)
+    target = resolve_url(url or get_settings().warehouse_url)
     engine = make_engine(target)
     try:
         revision = upgrade(engine)
@@ -43,10 +44,11 @@ def status_command(url: str | None) -> None:
     """Print the warehouse's migration revision and the newest one this code knows."""
     from sqlalchemy.exc import OperationalError
 
+    from extractors.settings import get_settings
     from extractors.warehouse.db import redacted, resolve_url
     from extractors.warehouse.migrate import current_revision, head_revision
 
-    target = resolve_url(url)
+    target = resolve_url(url or get_settings().warehouse_url)
     try:
         current = current_revision(target)
     except OperationalError as exc:

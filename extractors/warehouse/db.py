@@ -1,11 +1,9 @@
-"""Engines for the warehouse: the configured URL (``RRIEF_WAREHOUSE_URL``) or, when it is empty,
-an embedded PostgreSQL in ``./.rrief/pgdata``."""
+"""Engines for the warehouse: a given URL (``RRIEF_WAREHOUSE_URL`` at the edges) or, when it is
+empty, an embedded PostgreSQL in ``./.rrief/pgdata``."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine, make_url
-
-from extractors.settings import get_settings
 
 _DRIVER_ALIASES = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
 
@@ -17,18 +15,17 @@ def normalize_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def resolve_url(url: str | None = None) -> str:
-    """The warehouse URL: ``url`` if given, else the setting, else the embedded server's."""
-    chosen = url or get_settings().warehouse_url
-    if chosen:
-        return normalize_url(chosen)
+def resolve_url(url: str | None) -> str:
+    """The warehouse URL: ``url`` (normalized) if not empty, else the embedded server's."""
+    if url:
+        return normalize_url(url)
     from extractors.warehouse.embedded import start_embedded
 
     return start_embedded()
 
 
-def make_engine(url: str | None = None, **kwargs: object) -> Engine:
-    """A new engine for the warehouse (callers ``dispose()`` it when done)."""
+def make_engine(url: str | None, **kwargs: object) -> Engine:
+    """A new engine on ``url`` (empty: the embedded server); callers ``dispose()`` it."""
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(resolve_url(url), **kwargs)
 

@@ -34,7 +34,7 @@ def _engine(bind: str | Engine | None) -> tuple[Engine, bool]:
 
 
 def upgrade(bind: str | Engine | None = None, revision: str = "head") -> str | None:
-    """Migrate the warehouse at ``bind`` (URL or engine; default: configured) to ``revision``.
+    """Migrate the warehouse at ``bind`` (URL or engine; empty: embedded) to ``revision``.
 
     Runs in one transaction (PostgreSQL has transactional DDL): a failing migration leaves the
     database as it was. Returns the revision the database is at afterwards.

@@ -37,9 +37,10 @@ def run_migrations_online() -> None:
         return
     url = config.get_main_option("sqlalchemy.url")
     if not url:
-        from extractors.warehouse.db import resolve_url
-
-        url = resolve_url()
+        raise SystemExit(
+            "no database to migrate: run `rrief warehouse upgrade` (or call "
+            "extractors.warehouse.migrate.upgrade with a URL or engine)"
+        )
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
