@@ -11,7 +11,7 @@ DBT_STAMP := $(DBT_VENV)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[llm,pipeline,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[llm,pipeline,annotate,dev]'
 	touch $(STAMP)
 
 $(DBT_STAMP): dbt/requirements.txt  ## dbt in its own venv (its pins clash with Airflow's)

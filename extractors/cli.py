@@ -194,12 +194,14 @@ def datasets_export(dataset: str, source: Path, output: Path) -> None:
 
 def _attach_commands() -> None:
     """Attach the commands that live beside their modules (they import heavy deps lazily)."""
+    from extractors.annotate.command import annotate
     from extractors.demo.command import demo
     from extractors.evaluate.command import evaluate
     from extractors.llm.commands import register as register_llm_commands
     from extractors.warehouse.command import warehouse
 
     cli.add_command(evaluate)
+    cli.add_command(annotate)
     cli.add_command(demo)
     cli.add_command(warehouse)
     register_llm_commands(cli)

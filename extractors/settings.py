@@ -92,6 +92,20 @@ class Settings(BaseSettings):
         default=7, ge=1, description="baseline days with data needed before testing"
     )
 
+    annotate_host: str = Field(
+        default="127.0.0.1",
+        description="address `rrief annotate serve` binds (loopback: this machine only)",
+    )
+    annotate_port: int = Field(default=8090, ge=1, le=65535, description="its port")
+    annotate_session_secret: str = Field(
+        default="",
+        repr=False,
+        description="signs the workbench's session cookies; empty = random per start",
+    )
+    annotate_max_body_bytes: int = Field(
+        default=1_000_000, ge=1024, description="largest request body the workbench accepts"
+    )
+
     def adapter_for(self, schema_name: str) -> str:
         """The adapter for ``schema_name``: ``RRIEF_ADAPTER`` as is, or its ``schema=adapter``
         entry when it lists one per schema (an adapter only knows the schema it was trained on).

@@ -1,14 +1,17 @@
-"""SQLAlchemy Core tables of the warehouse's ``raw`` and ``ops`` schemas (the pipeline contract).
+"""SQLAlchemy Core tables of the warehouse's ``raw``, ``ops`` and ``annotation`` schemas.
 
 The Alembic migrations create exactly these tables; dbt (``staging``/``intermediate``/``marts``)
 and the Great Expectations suites read them. Identifiers are pseudonyms only: the columns hold
-``*_key`` HMAC values, never a patient id or accession number.
+``*_key`` HMAC values, never a patient id or accession number. ``annotation`` holds the gold
+labels radiologists make in ``rrief annotate serve``; it never copies report text (the view
+``annotation.task_reports``, made by migration 0003, reads it from ``raw.reports``).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -27,6 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 RAW = "raw"
 OPS = "ops"
+ANNOTATION = "annotation"
 # Schemas that dbt builds into; created (empty) by ``roles.ensure_roles`` so grants can exist
 # before the first ``dbt build``.
 DBT_SCHEMAS = ("staging", "intermediate", "marts")
@@ -179,4 +183,103 @@ alerts = Table(
     schema=OPS,
 )
 
-WAREHOUSE_TABLES = (reports, extractions, quarantine, run_metrics, task_failures, alerts)
+# --- annotation: gold labels made in the workbench (append-only label revisions) -------------
+
+LABEL_STATUSES = ("draft", "submitted", "skipped", "adjudicated")
+SAMPLING_STRATEGIES = ("random", "stratified", "disagreement")
+
+annotators = Table(
+    "annotators",
+    metadata,
+    Column("annotator_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("username", Text, nullable=False, unique=True, comment="login name"),
+    Column(
+        "pseudonym",
+        Text,
+        nullable=False,
+        unique=True,
+        comment="what labels record instead of the person (e.g. A1)",
+    ),
+    Column("password_hash", Text, nullable=False, comment="argon2id PHC string"),
+    Column("adjudicator", Boolean, nullable=False, server_default=text("false")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    schema=ANNOTATION,
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("task_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("report_key", Text, ForeignKey("raw.reports.report_key"), nullable=False),
+    Column("schema_name", Text, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("strategy", Text, nullable=False, comment="random | stratified | disagreement"),
+    Column("reason", Text, nullable=False, comment="why this report was sampled"),
+    Column("batch", Text, nullable=False, comment="the `rrief annotate sample` run"),
+    Column(
+        "n_annotators",
+        Integer,
+        nullable=False,
+        server_default=text("1"),
+        comment="2 for the double-annotated share (agreement)",
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("strategy in ('random', 'stratified', 'disagreement')", name="strategy"),
+    CheckConstraint("n_annotators between 1 and 5", name="n_annotators"),
+    UniqueConstraint("report_key", "schema_name", "schema_version", name="uq_tasks_key"),
+    Index("ix_tasks_schema", "schema_name", "schema_version"),
+    schema=ANNOTATION,
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("label_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("task_id", BigInteger, ForeignKey("annotation.tasks.task_id"), nullable=False),
+    Column("annotator", Text, ForeignKey("annotation.annotators.pseudonym"), nullable=False),
+    Column(
+        "revision",
+        Integer,
+        nullable=False,
+        comment="1, 2, ... per task and annotator: every save is a new row, none is overwritten",
+    ),
+    Column("status", Text, nullable=False, comment="draft | submitted | skipped | adjudicated"),
+    Column("labels", JSONB(none_as_null=True), comment="validated by the task's schema"),
+    Column(
+        "evidence",
+        JSONB,
+        nullable=False,
+        server_default=text("'{}'::jsonb"),
+        comment="spans the annotator marked: {field path: [[start, end], ...]}, offsets only",
+    ),
+    Column("prefill_source", Text, nullable=False, comment="backend that pre-filled the page"),
+    Column("prefill_version", Text, nullable=False, comment="its version (rules, adapter id)"),
+    Column(
+        "content_sha256", Text, nullable=False, comment="hash of the report text the page showed"
+    ),
+    Column("skip_reason", Text),
+    Column("flagged", Boolean, nullable=False, server_default=text("false")),
+    Column("flag_note", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False, comment="page opened"),
+    Column("saved_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("seconds_spent", Float, comment="active time on the page for this revision"),
+    CheckConstraint("status in ('draft', 'submitted', 'skipped', 'adjudicated')", name="status"),
+    CheckConstraint("status <> 'skipped' OR coalesce(skip_reason, '') <> ''", name="skip_reason"),
+    CheckConstraint(
+        "status not in ('submitted', 'adjudicated') OR labels IS NOT NULL", name="final_labels"
+    ),
+    UniqueConstraint("task_id", "annotator", "revision", name="uq_labels_key"),
+    schema=ANNOTATION,
+)
+
+ANNOTATION_TABLES = (annotators, tasks, labels)
+WAREHOUSE_TABLES = (
+    reports,
+    extractions,
+    quarantine,
+    run_metrics,
+    task_failures,
+    alerts,
+    *ANNOTATION_TABLES,
+)

@@ -12,6 +12,9 @@
 --                rrief is a member so it can set default privileges for it.
 --   researcher   read-only login for people: the marts schema only, read-only transactions
 --                (named by RRIEF_RESEARCHER_ROLE, default "researcher").
+--   rrief_annotator NOLOGIN role of the annotation workbench (`rrief annotate serve` connects as
+--                rrief and SETs ROLE to it): reads the annotation schema, appends labels
+--                (extractors.warehouse.roles.ANNOTATOR_ROLE).
 --
 -- Schema grants (researcher: SELECT on marts, nothing on raw/ops/staging/intermediate) are NOT
 -- made here: airflow-init runs extractors.warehouse.roles.ensure_roles as rrief after the
@@ -69,6 +72,10 @@ SELECT 'CREATE ROLE rrief_loader NOLOGIN'
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rrief_loader')
 \gexec
 GRANT rrief_loader TO rrief;
+SELECT 'CREATE ROLE rrief_annotator NOLOGIN'
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rrief_annotator')
+\gexec
+GRANT rrief_annotator TO rrief;
 
 -- Two separate databases: Airflow's metadata never shares a database with patient data.
 SELECT 'CREATE DATABASE airflow OWNER airflow'
@@ -82,6 +89,7 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'rrief')
 REVOKE ALL ON DATABASE airflow FROM PUBLIC;
 REVOKE ALL ON DATABASE rrief FROM PUBLIC;
 GRANT CONNECT ON DATABASE rrief TO rrief_loader;
+GRANT CONNECT ON DATABASE rrief TO rrief_annotator;
 SELECT format('GRANT CONNECT ON DATABASE rrief TO %I', :'researcher_role') \gexec
 
 -- Inside the warehouse: nobody but its owner creates objects in the public schema.
