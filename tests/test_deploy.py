@@ -638,7 +638,7 @@ def test_dockerfile_rules(dockerfile: Path) -> None:
                 assert "--no-cache-dir" in part, f"pip without --no-cache-dir: {part.strip()}"
     project = [r for r in pip_runs if "-c constraints.txt" in r]
     assert project, "the project must be installed with -c constraints.txt"
-    extras = "pipeline,llm" if dockerfile == GPU_DOCKERFILE else "pipeline"
+    extras = "pipeline,llm" if dockerfile == GPU_DOCKERFILE else "pipeline,annotate"
     assert f'".[{extras}]"' in project[0]
     for instr, args in instructions:  # every COPY source exists in the repository
         if instr == "COPY":

@@ -20,6 +20,8 @@ class Segment:
     prefill_paths: tuple[str, ...] = ()
     marked_paths: tuple[str, ...] = ()
 
+    blank: bool = False
+
     @property
     def highlighted(self) -> bool:
         return bool(self.prefill_paths or self.marked_paths)
@@ -65,3 +67,19 @@ def report_sections(text: str, prefill: Spans, marked: Spans) -> list[SectionVie
         )
         views.append(SectionView(title, header, segments))
     return views
+
+
+def _lead_blank(segments: list[Segment]) -> list[Segment]:
+    """Split the line break after a header off the first segment (shown as nothing; its
+    offsets stay, so a selection still maps to the right characters)."""
+    if not segments or segments[0].highlighted:
+        return segments
+    first = segments[0]
+    body = first.text.lstrip()
+    cut = len(first.text) - len(body)
+    if not cut:
+        return segments
+    blank = Segment(first.start, first.start + cut, first.text[:cut], blank=True)
+    if not body:
+        return [blank, *segments[1:]]
+    return [blank, Segment(first.start + cut, first.end, body), *segments[1:]]
