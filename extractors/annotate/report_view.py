@@ -65,7 +65,9 @@ def report_sections(text: str, prefill: Spans, marked: Spans) -> list[SectionVie
         header = (
             text[sec.header_start : sec.start].strip() if sec.header_start is not None else None
         )
-        views.append(SectionView(title, header, segments))
+        if header and header.rstrip(":").strip().lower() == sec.name:
+            header = None  # "FINDINGS:" under the title Findings says nothing new
+        views.append(SectionView(title, header, _lead_blank(segments)))
     return views
 
 
