@@ -25,26 +25,31 @@ SCHEMA_HELP = (
 
 
 def _schema(ref: str) -> Any:
+    """A schema id or file, site schemas from RRIEF_SCHEMA_PATH included."""
     from extractors.schemas import SchemaError, get_schema
+    from extractors.settings import get_settings
 
     try:
-        return get_schema(ref)
+        return get_schema(ref, get_settings().schema_dirs())
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from None
 
 
 def _engine(url: str | None) -> Any:
-    from extractors.warehouse.db import make_engine, resolve_url
+    """An engine on ``--url``, else RRIEF_WAREHOUSE_URL, else the embedded server."""
+    from extractors.settings import get_settings
+    from extractors.warehouse.db import make_engine
 
-    return make_engine(resolve_url(url))
+    return make_engine(url or get_settings().warehouse_url)
 
 
 def _extractor(backend: str, schema: Any, settings: Any) -> tuple[Any, str]:
-    """The extractor of ``backend`` for ``schema`` and, when there is none, why."""
-    from extractors.extract import BackendError, make_extractor
+    """The configured extractor of ``backend`` for ``schema`` and, when there is none, why."""
+    from extractors.extract import BackendError
+    from extractors.extract.configured import configured_extractor
 
     try:
-        return make_extractor(backend, schema, **settings.backend_options(backend, schema.name)), ""  # fmt: skip
+        return configured_extractor(settings, backend, schema), ""
     except (BackendError, ValueError, OSError) as exc:
         return None, str(exc).split(";")[0]
 
@@ -260,7 +265,7 @@ def serve(
 
         for sid in stored:
             try:
-                schemas[sid] = get_schema(sid)
+                schemas[sid] = get_schema(sid, settings.schema_dirs())
             except SchemaError:
                 click.echo(f"tasks of {sid} are not served: pass its schema file with --schema", err=True)  # fmt: skip
     if not schemas:
