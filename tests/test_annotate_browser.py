@@ -24,21 +24,12 @@ from extractors.extract import make_extractor
 from extractors.gold import annotations as store
 from extractors.schemas import get_schema
 from tests.annotate_data import PASSWORD, add_user, load_demo_reports
-from tests.test_health_plugin import CHROMIUM, _free_port, png_pixels
+from tests.test_health_plugin import CHROMIUM, CHROMIUM_FLAGS, _free_port, png_pixels
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 CXR = get_schema("cxr")
 CX14 = get_schema(str(ROOT / "examples" / "schemas" / "chestxray14.yaml"))
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +38,7 @@ def playwright_chromium() -> Iterator[object]:
         pytest.skip("no /usr/bin/chromium: install Debian's chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) missing")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_FLAGS))
         try:
             yield browser
         finally:

@@ -238,18 +238,25 @@ def served(month: tuple[Engine, list]) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+# Headless Chromium in a container, with nothing fetched from outside (shared with the
+# annotation page's Playwright tests).
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             str(CHROMIUM),
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *CHROMIUM_FLAGS,
             "--disable-quic",
             "--hide-scrollbars",
             f"--user-data-dir={profile}",

@@ -279,16 +279,18 @@ def create_app(
                           progress=store.progress(engine, spec, user.pseudonym))  # fmt: skip
         return RedirectResponse(f"/tasks/{task.task_id}", status_code=303)
 
-    @app.get("/tasks/{task_id}", response_class=HTMLResponse)
-    def show_task(request: Request, task_id: int) -> HTMLResponse:
-        user = user_of(request)
+    def open_page(request: Request, user: store.Annotator, task_id: int, mode: str) -> HTMLResponse:
         task = store.get_task(engine, task_id)
         if task is None:
             raise HTTPException(404, f"there is no task {task_id}")
         schema, problem = schema_for(task)
         if schema is None:
             return refused(request, user, task, problem or "")
-        return task_page(request, user, task, schema)
+        return task_page(request, user, task, schema, mode=mode)
+
+    @app.get("/tasks/{task_id}", response_class=HTMLResponse)
+    def show_task(request: Request, task_id: int) -> HTMLResponse:
+        return open_page(request, user_of(request), task_id, "annotate")
 
     @app.post("/tasks/{task_id}")
     async def save_task(request: Request, task_id: int) -> Response:
@@ -305,14 +307,7 @@ def create_app(
 
     @app.get("/adjudicate/{task_id}", response_class=HTMLResponse)
     def adjudication_page(request: Request, task_id: int) -> HTMLResponse:
-        user = _adjudicator(user_of(request))
-        task = store.get_task(engine, task_id)
-        if task is None:
-            raise HTTPException(404, f"there is no task {task_id}")
-        schema, problem = schema_for(task)
-        if schema is None:
-            return refused(request, user, task, problem or "")
-        return task_page(request, user, task, schema, mode="adjudicate")
+        return open_page(request, _adjudicator(user_of(request)), task_id, "adjudicate")
 
     @app.post("/adjudicate/{task_id}")
     async def adjudicate(request: Request, task_id: int) -> Response:

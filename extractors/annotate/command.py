@@ -6,7 +6,6 @@ Settings are read here (the edge) and passed down as values.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 import sys
@@ -246,6 +245,7 @@ def serve(
     from extractors.annotate.app import create_app
     from extractors.annotate.prefill import Prefiller
     from extractors.gold import annotations as store
+    from extractors.llm.server import is_local_bind
     from extractors.settings import get_settings
 
     settings = get_settings()
@@ -292,7 +292,7 @@ def serve(
         max_body_bytes=settings.annotate_max_body_bytes,
         guidelines_markdown=guidelines.read_text(encoding="utf-8") if guidelines else None,
     )
-    if not _is_loopback(host):
+    if not is_local_bind(host):
         click.secho(
             f"WARNING: binding {host}: anyone who can reach this address can try to sign in and "
             "the pages carry report text. Serve it on a trusted network only, behind TLS.",
@@ -331,15 +331,6 @@ def annotator_engine(url: str | None) -> Any:
             "(run `rrief warehouse upgrade`; the connecting user must be a member of the role)"
         ) from None
     return engine
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _why(exc: Exception) -> str:
