@@ -193,12 +193,13 @@ class Hl7FolderConnector:
             yield self._error(where, f"message type {message_type}^{trigger} is not ORU^R01"), mtime
             return
         segments = list(message)
-        pids = [s for s in segments if str(s[0]) == "PID"]
         obr_positions = [i for i, s in enumerate(segments) if str(s[0]) == "OBR"]
         if not obr_positions:
             yield self._error(where, "no OBR segment"), mtime
             return
         for index, position in enumerate(obr_positions, start=1):
+            # PATIENT_RESULT groups: each OBR belongs to the last PID before it
+            pids = [s for s in segments[:position] if str(s[0]) == "PID"][-1:]
             stop = obr_positions[index] if index < len(obr_positions) else len(segments)
             group = [s for s in segments[position + 1 : stop] if str(s[0]) == "OBX"]
             yield self._report(
