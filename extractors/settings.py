@@ -64,6 +64,30 @@ class Settings(BaseSettings):
     ris_query: str = Field(default="", description="sql: query with :start/:end instead of a table")
     ris_folder: str = Field(default="", description="hl7v2 drop folder, or fhir Bundle folder")
     ris_source: str = Field(default="ris", description="source name, part of every report key")
+    ris_timezone: str = Field(
+        default="UTC", description="IANA zone of RIS timestamps sent without an offset"
+    )
+    ris_exam_map: str = Field(
+        default="", description="site exam mapping file (YAML): exam code/name -> report type"
+    )
+    ris_final_statuses: str = Field(
+        default="F,FINAL", description="result statuses (OBR-25/OBX-11) that mean final"
+    )
+    ris_corrected_statuses: str = Field(
+        default="C,A,CORRECTED", description="result statuses that mean corrected/amended"
+    )
+    ris_preliminary_statuses: str = Field(
+        default="P,PRELIM,PRELIMINARY,WET READ", description="result statuses that mean preliminary"
+    )
+    ris_include_preliminary: bool = Field(
+        default=False, description="also load preliminary reports (HL7 and FHIR)"
+    )
+    ris_hl7_encoding: str = Field(
+        default="utf-8", description="hl7v2: character set of messages whose MSH-18 is empty"
+    )
+    ris_hl7_exclude_obx: str = Field(
+        default="TCM", description="hl7v2: OBX-3 codes left out of the report text (comments)"
+    )
     validation_max_positive_rate: float = Field(
         default=0.95, gt=0.0, le=1.0, description="prevalence sanity: max positive share per batch"
     )

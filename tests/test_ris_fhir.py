@@ -85,10 +85,10 @@ RESOURCES = [
     report("r03", 2, presentedForm=None, conclusion="No acute cardiopulmonary process."),
     report("r04", 3, presentedForm=None),  # missing text
     report("r05", 4, presentedForm=[{"contentType": "text/plain", "data": "%%not base64%%"}]),
-    report("r06", 5, issued=None),  # missing the report-final timestamp
+    report("r06", 5, issued=None),  # no issued: the report time falls back to meta.lastUpdated
     report("r07", 6, status="preliminary"),
     report("r08", 7, subject={"display": "no reference"}),
-    report("r09", 8, identifier=None),
+    report("r09", 8, identifier=None),  # no identifier: the resource id is the accession
     report(
         "r10",
         9,
@@ -199,7 +199,7 @@ def check_day(items: list[ReportRecord | RISRecordError], where: str = "") -> No
         for i in items
         if isinstance(i, RISRecordError)
     }
-    assert sorted(good) == ["r01", "r02", "r03", "r10", "r12"]
+    assert sorted(good) == ["r01", "r02", "r03", "r06", "r09", "r10", "r12"]
     assert good["r01"].text == "FINDINGS: report r01."
     assert (good["r01"].patient_id, good["r01"].accession_number) == ("PT-r01", "ACC-r01")
     assert (good["r01"].modality, good["r01"].report_type) == ("DX", "cxr")
@@ -207,19 +207,27 @@ def check_day(items: list[ReportRecord | RISRecordError], where: str = "") -> No
     assert good["r02"].text == "Dense breasts. BI-RADS 2. Résumé ok."  # pdf part skipped
     assert (good["r02"].modality, good["r02"].report_type) == ("MG", "mammo")
     assert good["r03"].text == "No acute cardiopulmonary process."
+    assert (good["r01"].time_source, good["r01"].id_source) == ("issued", "identifier[ACSN]")
+    assert (good["r03"].text_source, good["r01"].text_source) == (
+        "conclusion",
+        "presentedForm text/plain",
+    )
+    assert (good["r06"].time_source, good["r06"].report_final_at) == (
+        "meta.lastUpdated",
+        DAY + timedelta(hours=5),
+    )
+    assert (good["r09"].accession_number, good["r09"].id_source) == ("r09", "id")
     assert (good["r10"].patient_id, good["r10"].modality, good["r10"].report_type) == (
         "MRN-777",
         "CT",
         "ccta",
     )
     assert bad == {
-        "r04": "no report text: no text/plain presentedForm and no conclusion",
+        "r04": "no report text: no text presentedForm, conclusion or narrative",
         "r05": "presentedForm[0].data is not valid base64",
-        "r06": "issued is missing",
-        "r07": "status 'preliminary' is not one of ['amended', 'appended', 'corrected', 'final']",
-        "r08": "subject has no patient identifier or Patient/<id> reference",
-        "r09": "no identifier (accession number)",
-        "r11": "no DICOM modality coding and none inferable from code.text",
+        "r07": "status 'preliminary' is preliminary (kept only with RRIEF_RIS_INCLUDE_PRELIMINARY=true)",
+        "r08": "subject has no patient identifier or reference",
+        "r11": "no modality: no exam mapping rule, no DICOM coding, none inferable from code",
     }
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from extractors.ris.base import ReportRecord, RISConnector, RISRecordError
-from extractors.ris.hl7v2 import Hl7FolderConnector, split_messages
+from extractors.ris.hl7_files import split_file
+from extractors.ris.hl7v2 import Hl7FolderConnector
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hl7"
 DAY = datetime(2025, 2, 10, tzinfo=UTC)
@@ -36,14 +37,18 @@ def test_reports_and_errors_of_the_day(drop_folder: Path) -> None:
     bad = {i.locator: i.reason for i in items if isinstance(i, RISRecordError)}
 
     assert bad == {
-        "batch.hl7 message 2 OBR 1": "OBR-25 result status 'P' is not final",
+        "batch.hl7 message 2 OBR 1": (
+            "OBR-25 result status 'P' is preliminary "
+            "(kept only with RRIEF_RIS_INCLUDE_PRELIMINARY=true)"
+        ),
         "batch.hl7 message 3": "message type ADT^A01 is not ORU^R01",
-        "batch.hl7 message 4 OBR 1": "no report text: no TX/FT/ST OBX segment after this OBR",
+        "batch.hl7 message 4 OBR 1": (
+            "no report text: no TX/FT/ST OBX segment with text after this OBR"
+        ),
         "batch.hl7 message 5 OBR 1": (
-            "OBR-22 (report time) is not an HL7 timestamp (YYYYMMDD[HHMM[SS]][+ZZZZ])"
+            "OBR-22 (16 characters) is not an HL7 timestamp (YYYY[MM[DD[HHMM[SS]]]][+ZZZZ])"
         ),
         "batch.hl7 message 6 OBR 1": "PID-3 (patient identifier) is empty",
-        "missing_final_time.hl7 message 1 OBR 1": "OBR-22 (report time) is missing",
         "not_hl7.hl7": "no HL7 message (no MSH segment)",
         "truncated.hl7 message 1": "unparseable HL7 message (IndexError)",
     }
@@ -56,8 +61,16 @@ def test_reports_and_errors_of_the_day(drop_folder: Path) -> None:
         "batch.hl7 message 1 OBR 2": ("PT100003", "ACC200004", "DX", "cxr"),
         "cxr_final.hl7 message 1 OBR 1": ("PT100001", "ACC200001", "CR", "cxr"),
         "mammo_ft_crlf.hl7 message 1 OBR 1": ("PT100002", "ACC200002", "MG", "mammo"),
+        "missing_final_time.hl7 message 1 OBR 1": ("PT100010", "ACC200010", "CR", "cxr"),
         "mllp_framed.hl7 message 1 OBR 1": ("PT100011", "ACC200011", "CT", "ccta"),
     }
+    # OBR-22 and OBX-14 empty: the report time falls back to MSH-7, and says so
+    late = good["missing_final_time.hl7 message 1 OBR 1"]
+    assert (late.time_source, late.report_final_at) == (
+        "MSH-7",
+        datetime(2025, 2, 10, 9, tzinfo=UTC),
+    )
+    assert {r.time_source for loc, r in good.items() if r is not late} == {"OBR-22"}
     cxr = good["cxr_final.hl7 message 1 OBR 1"]
     assert cxr.text == (
         "EXAM: XR CHEST 2 VIEWS\n"
@@ -97,11 +110,15 @@ def test_window_is_half_open_on_the_report_time(drop_folder: Path) -> None:
 
 
 def test_split_handles_framing_wrappers_and_line_endings() -> None:
-    text = "\x0bFHS|^~\\&\r\nMSH|^~\\&|A\nPID|1\r\rMSH|^~\\&|B\rOBR|1\r\x1c\r"
-    messages, stray = split_messages(text)
-    assert messages == ["MSH|^~\\&|A\rPID|1", "MSH|^~\\&|B\rOBR|1"]
-    assert not stray
-    assert split_messages("PID|1\rMSH|^~\\&|A")[1] is True
+    data = b"\x0bFHS|^~\\&\r\nMSH|^~\\&|A\nPID|1\r\rMSH|^~\\&|B\rOBR|1\r\x1c\r"
+    split = split_file(data)
+    assert [m.text for m in split.messages] == ["MSH|^~\\&|A\rPID|1", "MSH|^~\\&|B\rOBR|1"]
+    assert [m.line for m in split.messages] == [2, 5]  # file lines of the MSH segments
+    assert split.problems == []
+    leading = split_file(b"PID|1\rMSH|^~\\&|A").problems
+    assert leading == [
+        (1, "1 line(s) before the first MSH segment belong to no message (first: line 1, 5 bytes)")
+    ]
 
 
 def test_missing_folder_is_an_error(tmp_path: Path) -> None:

@@ -4,18 +4,28 @@
 
 ``ReportRecord`` still carries the source identifiers; ``extractors.privacy`` turns it into a
 pseudonymized warehouse row before anything is written. Neither model shows identifiers or text
-in its ``repr``, and error records never quote them.
+in its ``repr``, and error records never quote them. Besides the report, a record says where its
+pieces came from (``time_source``, ``id_source``, ``text_source``), how precise its times are
+and what went wrong on the way (``flags``), so a feed can be checked without reading any text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
-from typing import Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from extractors.ris.mapping import default_report_type, normalize_modality
+
+ResultStatus = Literal["final", "corrected", "preliminary"]
+Precision = Literal["year", "month", "day", "hour", "minute", "second"]
+
+
+class RecordProblem(ValueError):
+    """A field of a source record that cannot be used; the message names the field (segment,
+    field number, JSON path) and at most a length, never the value."""
 
 
 class ReportRecord(BaseModel):
@@ -35,6 +45,23 @@ class ReportRecord(BaseModel):
     report_final_at: AwareDatetime
     text: str = Field(min_length=1, repr=False)
     locator: str | None = Field(default=None, description="file/row/resource it came from")
+    result_status: ResultStatus = "final"
+    time_source: str | None = Field(
+        default=None, description="field report_final_at was read from, e.g. OBR-22, issued"
+    )
+    report_final_precision: Precision | None = Field(
+        default=None, description="precision of report_final_at as sent (None: a full timestamp)"
+    )
+    exam_precision: Precision | None = Field(
+        default=None, description="precision of exam_at as sent (a FHIR date may be 2012-12)"
+    )
+    id_source: str | None = Field(
+        default=None, description="field the accession number came from, e.g. OBR-3, basedOn"
+    )
+    text_source: str | None = Field(default=None, description="where the text came from")
+    flags: tuple[str, ...] = Field(
+        default=(), description="problems met reading the record, e.g. invalid_bytes_replaced"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -52,11 +79,27 @@ class ReportRecord(BaseModel):
 
     @model_validator(mode="after")
     def _fill_report_type(self) -> ReportRecord:
-        if self.report_type is None:
+        # only when the caller did not decide (a connector passes None for "no schema applies")
+        if self.report_type is None and "report_type" not in self.model_fields_set:
             guessed = default_report_type(self.modality, self.procedure)
             if guessed is not None:
                 object.__setattr__(self, "report_type", guessed)
         return self
+
+    def provenance(self) -> dict[str, Any]:
+        """What ``raw.reports.provenance`` holds: field names, precisions and flags, never a
+        value of the source record (so it may be logged and stored beside the pseudonyms)."""
+        found: dict[str, Any] = {
+            "time_source": self.time_source,
+            "report_final_precision": self.report_final_precision,
+            "exam_precision": self.exam_precision,
+            "id_source": self.id_source,
+            "text_source": self.text_source,
+        }
+        out = {k: v for k, v in found.items() if v is not None}
+        if self.flags:
+            out["flags"] = sorted(set(self.flags))
+        return out
 
 
 class RISRecordError(BaseModel):

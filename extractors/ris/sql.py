@@ -36,7 +36,7 @@ from extractors.ris.base import (
     check_window,
     make_record,
 )
-from extractors.ris.mapping import ReportTypeFn, infer_modality
+from extractors.ris.mapping import ExamMapper
 
 log = logging.getLogger("rrief.ris.sql")
 
@@ -66,7 +66,7 @@ class SqlConnector:
         naive_timezone: tzinfo = UTC,
         bind_naive: bool | None = None,
         chunk_size: int = 1000,
-        report_type: ReportTypeFn | None = None,
+        exams: ExamMapper | None = None,
     ) -> None:
         """``naive_timezone``: the zone of timestamps stored without one. ``bind_naive``: pass
         the window as naive timestamps in that zone — needed when the RIS column is a naive
@@ -78,7 +78,7 @@ class SqlConnector:
         self.naive_timezone = naive_timezone
         self.bind_naive = self.engine.dialect.name == "sqlite" if bind_naive is None else bind_naive
         self.chunk_size = chunk_size
-        self.report_type = report_type
+        self.exams = exams or ExamMapper()
         sqlite = self.engine.dialect.name == "sqlite"
         self._statement = (
             _query_statement(query)
@@ -90,17 +90,22 @@ class SqlConnector:
         """Stream the window's rows as records (ordered by report-final time)."""
         check_window(start, end)
         params = {"start": self._bind(start), "end": self._bind(end)}
-        outside = 0
+        outside = ignored = 0
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=self.chunk_size).execute(
                 self._statement, params
             )
             for number, row in enumerate(result.mappings(), start=1):
                 item = self._record(number, row)
+                if item is None:
+                    ignored += 1
+                    continue
                 if isinstance(item, ReportRecord) and not start <= item.report_final_at < end:
                     outside += 1  # the query's own WHERE disagrees with the window: skip it
                     continue
                 yield item
+        if ignored:
+            log.info("%s: %d reports ignored by the exam mapping", self.source, ignored)
         if outside:
             log.warning(
                 "%s: %d rows outside [%s, %s) were skipped; check the query's window filter",
@@ -115,7 +120,8 @@ class SqlConnector:
             return value.astimezone(self.naive_timezone).replace(tzinfo=None).isoformat(sep=" ")
         return value
 
-    def _record(self, number: int, row: Mapping[str, Any]) -> ReportRecord | RISRecordError:
+    def _record(self, number: int, row: Mapping[str, Any]) -> ReportRecord | RISRecordError | None:
+        """The record of one row (``None``: the exam mapping says to ignore it)."""
         final = row.get("report_final_at")
         locator = f"row {number} of the window" + (
             f" (report_final_at {final.isoformat() if isinstance(final, datetime) else final})"
@@ -142,16 +148,18 @@ class SqlConnector:
                     )
             if isinstance(value, datetime):
                 fields[name] = as_aware(value, self.naive_timezone)
-        if not fields.get("modality"):
-            fields["modality"] = infer_modality(fields.get("procedure"))
-            if fields["modality"] is None:
-                return RISRecordError(
-                    source=self.source,
-                    locator=locator,
-                    reason="missing modality (and none inferable from the procedure)",
-                )
-        if self.report_type is not None:
-            fields["report_type"] = self.report_type(fields["modality"], fields.get("procedure"))
+        decision = self.exams.decide(None, fields.get("procedure"), fields.get("modality"))
+        if decision.ignore:
+            return None
+        if decision.modality is None:
+            return RISRecordError(
+                source=self.source,
+                locator=locator,
+                reason="missing modality (and none inferable from the procedure)",
+            )
+        fields["modality"] = decision.modality
+        fields["report_type"] = decision.report_type
+        fields["time_source"] = "report_final_at"
         return make_record(self.source, locator, **fields)
 
 
