@@ -107,10 +107,14 @@ class ExamRule(BaseModel):
     modality: str | None = Field(default=None, description="DICOM modality of these exams")
     report_type: str = Field(description="schema name, 'none' (no schema) or 'ignore'")
 
-    @field_validator("code", "modality")
+    @field_validator("code", "modality", mode="before")
     @classmethod
-    def _strip(cls, value: str | None) -> str | None:
-        return value.strip().upper() if isinstance(value, str) and value.strip() else None
+    def _strip(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)  # YAML reads `code: 71046` as a number
+        if isinstance(value, str):
+            return value.strip().upper() or None
+        return value
 
     @field_validator("pattern")
     @classmethod
