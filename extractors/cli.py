@@ -198,12 +198,14 @@ def _attach_commands() -> None:
     from extractors.demo.command import demo
     from extractors.evaluate.command import evaluate
     from extractors.llm.commands import register as register_llm_commands
+    from extractors.ris.command import ris
     from extractors.warehouse.command import warehouse
 
     cli.add_command(evaluate)
     cli.add_command(annotate)
     cli.add_command(demo)
     cli.add_command(warehouse)
+    cli.add_command(ris)
     register_llm_commands(cli)
 
 

@@ -25,6 +25,8 @@ from extractors.warehouse.rows import (
 )
 from tests import pg
 
+HEAD = "0004_report_provenance"  # the newest migration
+
 T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
 PSEUDO = Pseudonymizer(DEMO_PSEUDONYM_KEY)
 
@@ -111,8 +113,8 @@ def test_migrations_create_the_contract_tables_and_match_the_models(pg_url_fresh
     engine = create_engine(pg_url_fresh)
     try:
         assert migrate.current_revision(engine) is None
-        assert migrate.upgrade(engine) == migrate.head_revision() == "0003_annotation"
-        assert migrate.upgrade(engine) == "0003_annotation"  # second run: nothing to do
+        assert migrate.upgrade(engine) == migrate.head_revision() == HEAD
+        assert migrate.upgrade(engine) == HEAD  # second run: nothing to do
         with engine.connect() as conn:
             tables = set(
                 conn.execute(
@@ -149,7 +151,7 @@ def test_migrations_create_the_contract_tables_and_match_the_models(pg_url_fresh
         assert diff == [], f"models.py and the migrations disagree: {diff}"
         migrate.downgrade(engine, "base")
         assert migrate.current_revision(engine) is None
-        assert migrate.upgrade(engine) == "0003_annotation"
+        assert migrate.upgrade(engine) == HEAD
     finally:
         engine.dispose()
 
@@ -185,6 +187,44 @@ def test_report_upsert_is_idempotent_and_updates_changed_text(empty_warehouse: E
     assert row.content_sha256 == changed.content_sha256 != rows[3].content_sha256
     assert row.updated_at > row.ingested_at
     assert count(empty_warehouse, "raw.reports") == 30
+
+
+def test_result_status_and_provenance_are_stored_and_a_final_version_updates(
+    empty_warehouse: Engine,
+) -> None:
+    prelim = record(1).model_copy(
+        update={
+            "result_status": "preliminary",
+            "time_source": "OBX-14",
+            "exam_precision": "month",
+            "id_source": "OBR-3",
+            "flags": ("invalid_bytes_replaced",),
+        }
+    )
+    row = pseudonymize_record(prelim, PSEUDO)
+    assert row.provenance == {
+        "time_source": "OBX-14",
+        "exam_precision": "month",
+        "id_source": "OBR-3",
+        "flags": ["invalid_bytes_replaced"],
+    }
+    assert "PAT" not in str(row.provenance) and "ACC" not in str(row.provenance)
+    assert load.upsert_reports(empty_warehouse, [row]).inserted == 1
+    final = pseudonymize_record(
+        prelim.model_copy(update={"result_status": "final", "time_source": "OBR-22"}), PSEUDO
+    )
+    assert load.upsert_reports(empty_warehouse, [final]).updated == 1  # same text, new status
+    with empty_warehouse.connect() as conn:
+        stored = conn.execute(
+            select(models.reports.c.result_status, models.reports.c.provenance)
+        ).one()
+    assert stored.result_status == "final"
+    assert stored.provenance["time_source"] == "OBR-22"
+    with (
+        pytest.raises(IntegrityError, match="ck_reports_result_status"),
+        empty_warehouse.begin() as conn,
+    ):
+        conn.execute(text("UPDATE raw.reports SET result_status = 'draft'"))
 
 
 def test_duplicate_keys_in_one_load_keep_the_last_version(empty_warehouse: Engine) -> None:

@@ -31,4 +31,6 @@ def pseudonymize_record(record: ReportRecord, pseudonymizer: Pseudonymizer) -> R
         report_final_at=record.report_final_at,
         report_text=text,
         content_sha256=content_sha256(text),
+        result_status=record.result_status,
+        provenance=record.provenance(),
     )

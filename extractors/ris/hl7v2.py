@@ -165,10 +165,12 @@ class Hl7FolderConnector:
             if not split.messages:
                 if in_window:
                     reasons = [r for line, r in split.problems if line is None]
+                    counts["errors"] += 1
                     yield self._error(path.name, reasons[0] if reasons else _NO_MSH)
                 continue
             for line, reason in split.problems:
                 if in_window:
+                    counts["errors"] += 1
                     yield self._error(f"{path.name} line {line}", reason)
             for raw in split.messages:
                 counts["messages"] += 1

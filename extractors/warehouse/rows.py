@@ -34,6 +34,10 @@ class ReportRow(_Row):
     report_final_at: AwareDatetime
     report_text: str = Field(min_length=1, repr=False)
     content_sha256: str = Field(pattern=SHA256_PATTERN)
+    result_status: Literal["final", "corrected", "preliminary"] = "final"
+    provenance: dict[str, Any] = Field(
+        default_factory=dict, description="field names, precisions and flags; never values"
+    )
 
 
 class ExtractionRow(_Row):

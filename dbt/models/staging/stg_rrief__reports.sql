@@ -13,7 +13,10 @@ renamed as (
         modality,
         report_type,
         exam_at,
+        -- null = a full timestamp; 'day', 'month', 'year' = the RIS sent only that much
+        provenance ->> 'exam_precision' as exam_at_precision,
         report_final_at,
+        result_status,
         content_sha256,
         ingested_at,
         updated_at
