@@ -172,3 +172,39 @@ def test_exam_mapping_codes_and_ignore(tmp_path: Path) -> None:
         "narrative": None,
     }
     assert exams.ignored == {"site rule 1": 1}
+
+
+def test_fields_of_the_wrong_json_type_are_errors_not_crashes(tmp_path: Path) -> None:
+    """Each resource gets an error naming the field; the good one next to them still loads."""
+    good = json.loads((FHIR / "no_identifier.json").read_text())
+    odd = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "XR CHEST"}}
+    resources = [
+        odd | {"id": "a", "issued": 12345, "subject": "Patient/1", "conclusion": "MARKER a"},
+        odd
+        | {"id": "b", "issued": "2025-02-10", "subject": {"reference": "Patient/1"}}
+        | {"presentedForm": [{"contentType": "text/plain", "data": 7}]},
+        odd
+        | {"id": "c", "issued": "2025-02-10", "category": "x", "meta": "y", "basedOn": "z"}
+        | {"subject": {"reference": "Patient/1"}, "conclusion": ["MARKER c"]},
+        odd | {"id": "d", "issued": "2025-02-10", "code": ["MARKER"], "subject": []},
+        good,
+    ]
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "odd.json").write_text(
+        json.dumps({"resourceType": "Bundle", "entry": [{"resource": r} for r in resources]})
+    )
+    noon = (DAY + timedelta(hours=12)).timestamp()  # "a" has no readable time: file time
+    os.utime(folder / "odd.json", (noon, noon))
+    items = list(FhirBundleConnector(folder).fetch(DAY, NEXT))
+    got = {
+        i.locator.split("/")[-1]: (i.reason if isinstance(i, RISRecordError) else "ok")
+        for i in items
+    }
+    assert got == {
+        "a": "issued is not a FHIR dateTime (a JSON int)",
+        "b": "presentedForm[0].data is not valid base64",
+        "c": "no report text: no text presentedForm, conclusion or narrative",
+        "d": "no modality: no exam mapping rule, no DICOM coding, none inferable from code",
+        "ultrasound": "ok",
+    }

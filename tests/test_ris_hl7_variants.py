@@ -298,3 +298,34 @@ def test_exam_mapping_file_errors_name_the_rule(tmp_path: Path) -> None:
         ExamMapper.from_file(bad)
     with pytest.raises(ValueError, match="cannot be read"):
         ExamMapper.from_file(tmp_path / "missing.yaml")
+
+
+def test_odd_structures_and_character_sets_cost_only_their_own_message(tmp_path: Path) -> None:
+    msh = "MSH|^~\\&|RIS|H|RRIEF|R|20250210090000||ORU^R01|{}|P|2.5.1||||||{}"  # MSH-18
+    pid = "PID|1||PT50100{}^^^H^MR"
+    obr = "OBR|1|O|ACC50100{}^RIS|71046^XR CHEST 2 VIEWS|||20250210080000" + "|" * 15
+    obr += "20250210090000||CR|F"
+    obx = "OBX|1|TX|GDT||MARKER {}||||||F"
+    messages = [
+        [msh.format("O1", ""), pid.format(1), obx.format("orphan"), obr.format(1), obx.format(1)],
+        [msh.format("O2", "KLINGON-8"), pid.format(2), obr.format(2), obx.format(2)],
+        [msh.format("O3", "UNICODE UTF-16"), pid.format(3), obr.format(3), obx.format(3)],
+        [msh.format("O4", ""), obr.format(4), obx.format(4)],  # no PID at all
+    ]
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "odd.hl7").write_bytes("\r".join("\r".join(m) for m in messages).encode())
+    noon = (DAY + timedelta(hours=12)).timestamp()
+    os.utime(folder / "odd.hl7", (noon, noon))
+    items = list(Hl7FolderConnector(folder).fetch(DAY, NEXT))
+    got = records(items)
+    assert sorted(got) == ["ACC501001", "ACC501002"]
+    assert got["ACC501001"].text == "MARKER 1"  # the orphan OBX is not part of the report
+    assert got["ACC501002"].flags == ("charset_unknown",)
+    assert errors(items) == {
+        "odd.hl7 message 1 segment 3": "OBX segment 3 follows no OBR of its patient (1 such)",
+        "odd.hl7 message 3": (
+            "MSH-18 character set UNICODE UTF-16 cannot be read from bytes; send UTF-8"
+        ),
+        "odd.hl7 message 4 OBR 1": "no PID segment before this OBR",
+    }

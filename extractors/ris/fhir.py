@@ -363,7 +363,8 @@ def _bundle_resources(bundle: Any) -> Iterator[Resource]:
         if not isinstance(resource, Mapping):
             yield {"resourceType": "DiagnosticReport", "id": None, "_bad_entry": True}
             continue
-        if (entry.get("search") or {}).get("mode") == "include":
+        search = entry.get("search")
+        if isinstance(search, Mapping) and search.get("mode") == "include":
             continue
         if resource.get("resourceType") == "DiagnosticReport":
             yield resource
@@ -402,15 +403,23 @@ class _Reader:
             return RISRecordError(
                 source=self.source, locator=where.rstrip(": "), reason="entry has no resource"
             )
-        return parse_diagnostic_report(
-            resource,
-            self.source,
-            include_preliminary=self.include_preliminary,
-            naive_timezone=self.naive_timezone,
-            exams=self.exams,
-            index=index,
-            where=where,
-        )
+        try:
+            return parse_diagnostic_report(
+                resource,
+                self.source,
+                include_preliminary=self.include_preliminary,
+                naive_timezone=self.naive_timezone,
+                exams=self.exams,
+                index=index,
+                where=where,
+            )
+        except Exception as exc:  # a field of an unexpected JSON type: this resource only
+            return RISRecordError(
+                source=self.source,
+                locator=f"{where}DiagnosticReport/{resource.get('id') or '<no id>'}",
+                reason=f"cannot read this resource ({type(exc).__name__}: a field of the "
+                "wrong JSON type?)",
+            )
 
 
 class FhirConnector(_Reader):
@@ -520,9 +529,13 @@ class FhirBundleConnector(_Reader):
             try:
                 bundle = json.loads(path.read_bytes().decode("utf-8-sig"))  # a BOM is allowed
                 resources = list(_bundle_resources(bundle))
-            except (ValueError, UnicodeDecodeError, FhirRecordProblem) as exc:
+            except (OSError, ValueError, UnicodeDecodeError, FhirRecordProblem) as exc:
                 if start <= mtime < end:
-                    reason = exc if isinstance(exc, FhirRecordProblem) else "not valid JSON"
+                    reason: object = "not valid JSON"
+                    if isinstance(exc, FhirRecordProblem):
+                        reason = exc
+                    elif isinstance(exc, OSError):
+                        reason = f"cannot be read ({type(exc).__name__})"
                     yield RISRecordError(source=self.source, locator=path.name, reason=str(reason))
                 continue
             index = BundleIndex.of(bundle)

@@ -160,7 +160,14 @@ class Hl7FolderConnector:
         for path in sorted(p for p in self.folder.glob(self.pattern) if p.is_file()):
             mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
             in_window = start <= mtime < end
-            split = split_file(path.read_bytes(), self.encoding)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                if in_window:
+                    counts["errors"] += 1
+                    yield self._error(path.name, f"cannot be read ({type(exc).__name__})")
+                continue
+            split = split_file(data, self.encoding)
             counts["files"] += 1
             if not split.messages:
                 if in_window:
@@ -217,6 +224,12 @@ class Hl7FolderConnector:
                     + (f"; {more} more such line(s)" if more else ""),
                 )
             return
+        if "charset_unknown" in raw.flags:
+            log.warning(
+                "%s: MSH-18 names no known character set; read as %s (flag charset_unknown)",
+                where,
+                raw.charset,
+            )
         if "invalid_bytes_replaced" in raw.flags:
             log.warning(
                 "%s: bytes that are not %s were replaced (flag invalid_bytes_replaced)",
@@ -267,6 +280,9 @@ class Hl7FolderConnector:
                 item = self._report(order, context, located, final_at, time_source, precision)
             except RecordProblem as exc:
                 yield self._error(located, str(exc))
+                continue
+            except Exception as exc:  # a malformed segment python-hl7 trips over: this OBR only
+                yield self._error(located, f"cannot read this OBR ({type(exc).__name__})")
                 continue
             if item is None:
                 counts["ignored"] += 1

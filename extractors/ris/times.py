@@ -85,8 +85,10 @@ def parse_fhir_datetime(
     value: object, field: str, naive_timezone: tzinfo
 ) -> tuple[datetime, Precision]:
     """A FHIR ``date``/``dateTime``/``instant`` (partial dates allowed), with its precision."""
-    if not isinstance(value, str) or not value.strip():
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordProblem(f"{field} is missing")
+    if not isinstance(value, str):
+        raise RecordProblem(f"{field} is not a FHIR dateTime (a JSON {type(value).__name__})")
     match = _FHIR_DATETIME.match(value.strip())
     if match is None:
         raise RecordProblem(f"{field} ({len(value)} characters) is not a FHIR dateTime")
