@@ -10,7 +10,6 @@ import pty
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from sqlalchemy import create_engine, text
 
 from extractors.cli import cli
 from extractors.ris.check import fold_reason
-from extractors.settings import get_settings
 from tests.test_ris_fhir import RESOURCES, FhirServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,13 +27,11 @@ DAY = datetime(2025, 2, 10, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check reads RRIEF_RIS_* like the pipeline: none may leak in from the environment."""
     for name in list(os.environ):
         if name.startswith("RRIEF_RIS_"):
             monkeypatch.delenv(name)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture
