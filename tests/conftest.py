@@ -6,6 +6,8 @@ Both are built once per session (no downloads: see ``tests/tiny_llm.py``). Tests
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,26 @@ from tests.tiny_llm import TRAIN_CXR, build_tiny_llama
 
 # Real-PostgreSQL fixtures (a throwaway database per session): see tests/pg.py.
 pytest_plugins = ["tests.conftest_pg"]
+
+# Word every report text of the RIS fixtures (tests/fixtures/hl7/variants, tests/fixtures/fhir)
+# contains; `no_report_text_logged` fails a test if it shows up in any log record or stream.
+TEXT_MARKER = "MARKER"
+
+
+@pytest.fixture
+def no_report_text_logged(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> Iterator[None]:
+    """Capture every log record (any level, any logger) and the test's stdout/stderr, and fail
+    if report text (the TEXT_MARKER word) reached any of them."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    out, err = capsys.readouterr()
+    records = caplog.get_records("setup") + caplog.get_records("call")  # not .records: that
+    # is the teardown phase's list here
+    logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in records)
+    for where, content in (("a log record", logged), ("stdout", out), ("stderr", err)):
+        assert TEXT_MARKER not in content, f"report text reached {where}"
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -23,14 +22,7 @@ NEXT = DAY + timedelta(days=1)
 Items = list[ReportRecord | RISRecordError]
 
 
-@pytest.fixture(autouse=True)
-def no_text_in_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
-    caplog.set_level(logging.DEBUG)
-    yield
-    out, err = capsys.readouterr()
-    logged = "\n".join(r.getMessage() for r in caplog.records)
-    for where in (logged, out, err):
-        assert "MARKER" not in where
+pytestmark = pytest.mark.usefixtures("no_report_text_logged")
 
 
 def fetch(tmp_path: Path, name: str, **options: object) -> dict[str, ReportRecord | str]:

@@ -28,15 +28,7 @@ NEXT = DAY + timedelta(days=1)
 Items = list[ReportRecord | RISRecordError]
 
 
-@pytest.fixture(autouse=True)
-def no_text_in_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
-    """Capture every log record (any level, any logger) and check no report text is in them."""
-    caplog.set_level(logging.DEBUG)
-    yield
-    out, err = capsys.readouterr()
-    logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
-    for where in (logged, out, err):
-        assert "MARKER" not in where
+pytestmark = pytest.mark.usefixtures("no_report_text_logged")
 
 
 def fetch(tmp_path: Path, name: str, **options: object) -> Items:
