@@ -1,10 +1,18 @@
-"""Negation and uncertainty scope (extractors.rules.scope) on hand-written sentences."""
+"""Negation and uncertainty scope (extractors.rules.scope): hand-written sentences, and the
+indexed implementation against the plain algorithm on generated ones."""
 
 from __future__ import annotations
 
-import pytest
+import itertools
+import random
+import re
 
-from extractors.rules.scope import MAX_PRE_WORDS, analyze, assertion_of
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from extractors.rules.scope import MAX_PRE_WORDS, SentenceScope, analyze, assertion_of
+from tests.plain_scope import PlainScope
 
 
 def status(sentence: str, mention: str, occurrence: int = 0) -> str:
@@ -185,3 +193,99 @@ def test_offsets_outside_the_sentence_are_rejected() -> None:
         assertion_of("No effusion.", 5, 40)
     with pytest.raises(ValueError, match="outside the sentence"):
         assertion_of("No effusion.", -1, 2)
+
+
+# --- the indexed scope against the plain algorithm ------------------------------------------
+# Words that exercise every branch: cues of each direction, weak hedges, pseudo-triggers,
+# terminators, commas and semicolons, findings, masks and filler; joined by odd whitespace.
+_VOCAB = [
+    "no",
+    "not",
+    "without",
+    "no longer",
+    "negative for",
+    "is not seen",
+    "resolved",
+    "has resolved",
+    "cannot be excluded",
+    "may",
+    "possible",
+    "likely",
+    "versus",
+    "suspected",
+    "suspicious for",
+    "suggestive of",
+    "no suspicious",
+    "difficult to exclude",
+    "no change in",
+    "not changed",
+    "but",
+    "however",
+    "which",
+    "there is",
+    "other than",
+    ",",
+    ";",
+    ":",
+    "effusion",
+    "pneumothorax",
+    "edema",
+    "opacity",
+    "nodule",
+    "XXXX",
+    "small",
+    "left",
+    "the",
+    "of",
+    "and",
+    "or",
+    "lobe",
+    "2.5",
+    "cm",
+    "no,no",
+    "effusion,",
+    "(possible)",
+]
+_SEPARATORS = [" ", "  ", "\t", " , ", "\u00a0"]
+
+
+@st.composite
+def _sentences(draw: st.DrawFn, max_words: int = 30) -> str:
+    words = draw(st.lists(st.sampled_from(_VOCAB), min_size=1, max_size=max_words))
+    seps = draw(st.lists(st.sampled_from(_SEPARATORS), min_size=len(words), max_size=len(words)))
+    return "".join(w + s for w, s in zip(words, seps, strict=True)).strip()
+
+
+@given(_sentences())
+@settings(max_examples=400, deadline=None)
+def test_indexed_scope_gives_the_plain_algorithms_answers(sentence: str) -> None:
+    fast, plain = SentenceScope(sentence), PlainScope(sentence)
+    assert fast.triggers == plain.triggers
+    # every word of the sentence as a mention, and a few multi-word spans
+    spans = [m.span() for m in re.finditer(r"\S+", sentence)]
+    spans += [(a[0], b[1]) for a, b in itertools.pairwise(spans)]
+    for start, end in spans:
+        assert fast.assertion(start, end) == plain.assertion(start, end), (start, end)
+
+
+def _random_sentence(rng: random.Random, words: int) -> str:
+    """``words`` vocabulary words with random separators: a run-on sentence of any length."""
+    return "".join(rng.choice(_VOCAB) + rng.choice(_SEPARATORS) for _ in range(words)).strip()
+
+
+@given(st.integers(min_value=0, max_value=2**32), st.integers(min_value=2_000, max_value=20_000))
+@settings(max_examples=15, deadline=None)
+def test_long_run_on_sentences_finish_with_the_plain_answers(seed: int, words: int) -> None:
+    """Thousands of cues in one sentence (no full stop): every mention still gets the answer
+    the plain algorithm gives on the short stretch around it (cues reach 14 words at most)."""
+    sentence = _random_sentence(random.Random(seed), words)
+    scope = SentenceScope(sentence)
+    word_spans = [m.span() for m in re.finditer(r"\S+", sentence)]
+    step = max(1, len(word_spans) // 60)
+    for i in range(0, len(word_spans), step):
+        start, end = word_spans[i]
+        # 40 words either side hold every cue, terminator and comma that can reach the mention
+        lo = word_spans[max(0, i - 40)][0]
+        hi = word_spans[min(len(word_spans) - 1, i + 40)][1]
+        expected = PlainScope(sentence[lo:hi]).assertion(start - lo, end - lo)
+        assert scope.assertion(start, end) == expected, (seed, words, i)

@@ -36,9 +36,11 @@ ordinary words.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal, cast
+
+from extractors.rules.patterns import sentence_cache
 
 Assertion = Literal["positive", "negative", "uncertain"]
 TriggerKind = Literal["negation", "uncertainty"]
@@ -199,15 +201,30 @@ class SentenceScope:
     """Triggers and terminators of one sentence, found once; answers per-mention queries.
 
     Build it with :func:`analyze` (cached) rather than directly when the same sentence is
-    queried for several mentions.
+    queried for several mentions. One query costs O(log n) in the sentence length: trigger,
+    terminator and comma positions are indexed once, and the number of words between two
+    offsets comes from precomputed word offsets (not from slicing and splitting the gap), so a
+    sentence of megabytes with thousands of cues stays linear overall.
     """
 
-    __slots__ = ("terminators", "text", "triggers")
+    __slots__ = (
+        "_both",
+        "_both_ends",
+        "_commas",
+        "_pre",
+        "_pre_ends",
+        "_starts",
+        "_word_ends",
+        "_word_starts",
+        "terminators",
+        "text",
+        "triggers",
+    )
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.triggers: list[Trigger] = []
-        self.terminators: list[int] = []  # start offsets of terminators
+        self.terminators: list[int] = []  # start offsets of terminators, ascending
         for m in _TRIGGER_RE.finditer(text):
             group = m.lastgroup
             if group in ("term", "punct"):
@@ -216,19 +233,57 @@ class SentenceScope:
                 kind: TriggerKind = "uncertainty" if group.startswith("unc") else "negation"
                 direction = cast(Direction, group.split("_")[1])
                 self.triggers.append(Trigger(kind, direction, m.start(), m.end(), m.group()))
+        # word and comma offsets: built on the first query that needs them
+        self._word_starts: list[int] | None = None
+        self._word_ends: list[int] = []
+        self._commas: list[int] | None = None
         if len(self.triggers) > 1:
+            negations = [t for t in self.triggers if t.kind == "negation"]
+            self._index(negations)
             self.triggers = [t for t in self.triggers if not self._absorbed(t)]
+        self._index(self.triggers)
+
+    def _index(self, triggers: list[Trigger]) -> None:
+        """Index ``triggers`` (one regex's matches: disjoint, in text order) by direction."""
+        self._starts = [t.start for t in triggers]
+        self._pre = [t for t in triggers if t.direction == "pre"]
+        self._pre_ends = [t.end for t in self._pre]
+        self._both = [t for t in triggers if t.direction == "both"]
+        self._both_ends = [t.end for t in self._both]
+
+    def _nearest_before(self, offset: int, comma_stops: bool) -> Trigger | None:
+        """The last indexed trigger before ``offset`` that reaches it (``post`` ones never do).
+
+        Reach only shrinks with distance (more words, terminators and commas in the gap), so of
+        each direction only the nearest trigger can be the last one that reaches.
+        """
+        best: Trigger | None = None
+        for triggers, ends in ((self._pre, self._pre_ends), (self._both, self._both_ends)):
+            i = bisect_right(ends, offset) - 1
+            if i < 0:
+                continue
+            t = triggers[i]
+            both = t.direction == "both"
+            if (best is None or t.start > best.start) and self._reaches(
+                t.end, offset, _REACH[t.direction][1], comma_stops and both
+            ):
+                best = t
+        return best
 
     def _absorbed(self, trigger: Trigger) -> bool:
         """True for a weak hedge inside a negation's scope ("no suspicious nodule")."""
         if trigger.kind != "uncertainty" or not _WEAK_HEDGE_RE.fullmatch(trigger.text):
             return False
-        for t in self.triggers:
-            if t.start >= trigger.start:
-                return False
-            if t.kind == "negation" and self._reaches(t.end, trigger.start, _REACH[t.direction][1]):
-                return True
-        return False
+        return self._nearest_before(trigger.start, comma_stops=False) is not None
+
+    def _word_count(self, a: int, b: int) -> int:
+        """``len(self.text[a:b].split())`` from precomputed word offsets."""
+        if self._word_starts is None:
+            spans = [m.span() for m in _WORD_RE.finditer(self.text)]
+            self._word_starts = [s for s, _ in spans]
+            self._word_ends = [e for _, e in spans]
+        # words overlapping [a, b): those starting before b, less those ending at or before a
+        return bisect_left(self._word_starts, b) - bisect_right(self._word_ends, a)
 
     def _reaches(self, a: int, b: int, limit: int, comma_stops: bool = False) -> bool:
         """True when ``[a, b)`` holds no terminator and at most ``limit`` words.
@@ -238,29 +293,26 @@ class SentenceScope:
         """
         if limit <= 0:
             return False
-        for t in self.terminators:
-            if a <= t < b:
-                return False
-        gap = self.text[a:b]
-        if comma_stops and "," in gap:
+        if _any_in(self.terminators, a, b):
             return False
-        return len(gap.split()) <= limit
+        if comma_stops:
+            if self._commas is None:
+                self._commas = [m.start() for m in _COMMA_RE.finditer(self.text)]
+            if _any_in(self._commas, a, b):
+                return False
+        return self._word_count(a, b) <= limit
 
     def governing(self, start: int, end: int) -> tuple[Trigger | None, Trigger | None]:
         """The nearest in-scope trigger before and after the mention ``[start, end)``."""
-        before: Trigger | None = None
+        before = self._nearest_before(start, comma_stops=True)
         after: Trigger | None = None
-        for t in self.triggers:
-            back, forward = _REACH[t.direction]
-            if t.end <= start:
-                if self._reaches(t.end, start, forward, t.direction == "both"):
-                    before = t  # triggers are in text order: the last one is the nearest
-            elif t.start >= end:
-                # Only the first cue after the mention may govern it: a later post-cue
-                # belongs to whatever the intervening cue started ("X, no Y is seen").
-                if self._reaches(end, t.start, back, t.direction == "both"):
-                    after = t
-                break
+        # Only the first cue after the mention may govern it: a later post-cue belongs to
+        # whatever the intervening cue started ("X, no Y is seen").
+        i = bisect_left(self._starts, end)
+        if i < len(self._starts):
+            t = self.triggers[i]
+            if self._reaches(end, t.start, _REACH[t.direction][0], t.direction == "both"):
+                after = t
         return before, after
 
     def assertion(self, start: int, end: int) -> Assertion:
@@ -274,7 +326,17 @@ class SentenceScope:
         return "positive"
 
 
-@lru_cache(maxsize=4096)
+_WORD_RE = re.compile(r"\S+")  # what str.split() splits into (same whitespace definition)
+_COMMA_RE = re.compile(",")
+
+
+def _any_in(sorted_offsets: list[int], a: int, b: int) -> bool:
+    """Whether some offset of the ascending list lies in ``[a, b)``."""
+    i = bisect_left(sorted_offsets, a)
+    return i < len(sorted_offsets) and sorted_offsets[i] < b
+
+
+@sentence_cache
 def analyze(sentence_text: str) -> SentenceScope:
     """The scope analysis of one sentence (cached: rules query the same sentence often)."""
     return SentenceScope(sentence_text)
