@@ -11,10 +11,12 @@ is a candidate, and ``finditer`` is exactly "the first match at or after the end
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -75,28 +77,94 @@ class PatternSet:
 # --------------------------------------------------------------------------------------------
 # Per-sentence caches
 # --------------------------------------------------------------------------------------------
-_CACHES: list[Any] = []
-
+#: Entries per cache, characters of sentence text per cache, and the longest text that is cached
+#: at all. The character budget bounds memory by size, not count: a cache never holds more than
+#: ~1 M characters of text (plus results of about that size) however long the reports are, and
+#: a sentence longer than SENTENCE_CACHE_MAX_TEXT (real ones stay under ~300 characters; long
+#: ones do not repeat) is computed every time rather than evicting hundreds of short ones.
 SENTENCE_CACHE_SIZE = 16384
+SENTENCE_CACHE_CHARS = 1_000_000
+SENTENCE_CACHE_MAX_TEXT = 4_096
 
 
-def sentence_cache(func: Callable[..., T]) -> Callable[..., T]:
+class SentenceCache(Generic[T]):
+    """An LRU cache of a pure function whose first argument is a sentence's text.
+
+    Bounded by entries *and* by the total length of the cached texts (``functools.lru_cache``
+    bounds only the count, so a few hundred long reports held gigabytes). Positional arguments
+    only; they must be hashable.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., T],
+        max_entries: int = SENTENCE_CACHE_SIZE,
+        max_chars: int = SENTENCE_CACHE_CHARS,
+        max_text: int = SENTENCE_CACHE_MAX_TEXT,
+    ) -> None:
+        self._func = func
+        self._data: OrderedDict[Any, T] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries, self.max_chars, self.max_text = max_entries, max_chars, max_text
+        self.chars = 0  # characters of text held now
+        self.hits = self.misses = 0
+        functools.update_wrapper(self, func)
+
+    def __call__(self, text: str, *args: Any) -> T:
+        n = len(text)
+        if n > self.max_text:
+            self.misses += 1
+            return self._func(text, *args)
+        key = (text, *args) if args else text
+        data = self._data
+        with self._lock:
+            if key in data:
+                data.move_to_end(key)
+                self.hits += 1
+                return data[key]
+            self.misses += 1
+        value = self._func(text, *args)
+        with self._lock:
+            if key not in data:
+                data[key] = value
+                self.chars += n
+                while data and (self.chars > self.max_chars or len(data) > self.max_entries):
+                    old, _ = data.popitem(last=False)
+                    self.chars -= len(old[0] if isinstance(old, tuple) else old)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.chars = 0
+            self.hits = self.misses = 0
+
+
+_CACHES: list[SentenceCache[Any]] = []
+
+
+def sentence_cache(func: Callable[..., T]) -> SentenceCache[T]:
     """Cache a pure function of one sentence's text (and other hashable arguments): reports
     repeat sentences a lot.
 
     The results must be immutable (tuples, frozen dataclasses): every caller shares them.
-    Bounded like :func:`extractors.rules.scope.analyze`; :func:`clear_sentence_caches` empties
-    all of them (benchmarks measure cold caches with it).
+    Bounded by entries and by characters (:class:`SentenceCache`);
+    :func:`clear_sentence_caches` empties all of them (benchmarks measure cold caches with it).
     """
-    cached = lru_cache(maxsize=SENTENCE_CACHE_SIZE)(func)
+    cached = SentenceCache(func)
     _CACHES.append(cached)
     return cached
 
 
-def clear_sentence_caches() -> None:
-    """Empty every per-sentence cache of the rule modules (and the scope analysis cache)."""
-    from extractors.rules.scope import analyze
+def sentence_cache_chars() -> int:
+    """Characters of sentence text held by all the rule caches together (for memory checks)."""
+    return sum(c.chars for c in _CACHES)
 
-    analyze.cache_clear()
+
+def clear_sentence_caches() -> None:
+    """Empty every per-sentence cache of the rule modules (the scope analysis cache included)."""
     for cached in _CACHES:
         cached.cache_clear()
