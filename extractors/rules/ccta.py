@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -146,8 +147,8 @@ _GROUP_GAP_RE = re.compile(
     re.I,
 )
 # A grade that names its vessel after it: "severe stenosis of the OM1".
-_POINTS_FORWARD_RE = re.compile(
-    r"^\s*(?:\([^()]*\)\s*)?(?:[\w-]+\s+){0,2}?(?:of|in|involving|at|within|affecting)\s+"
+_POINTS_FORWARD_RE = re.compile(  # used with match(text, pos, endpos): no "^" (it would fail)
+    r"\s*(?:\([^()]*\)\s*)?(?:[\w-]+\s+){0,2}?(?:of|in|involving|at|within|affecting)\s+"
     r"(?:the\s+)?(?:(?:proximal|mid|distal|ostial)\s+)?$",
     re.I,
 )
@@ -198,6 +199,9 @@ _NOT_A_GRADE_AFTER_RE = re.compile(_NOT_A_GRADE_AFTER, re.I)
 _ANATOMY = r"(?:origins?|course|locations?|anatomy|dominance|variants?|position)"
 _NORMAL_ANATOMY_AFTER_RE = re.compile(r"(?:\W+[\w-]+){0,2}?\W+" + _ANATOMY + r"\b", re.I)
 _NORMAL_ANATOMY_BEFORE_RE = re.compile(r"\b" + _ANATOMY + r"(?:\W+[\w-]+){0,2}?\W+$", re.I)
+# How far back (characters) the "... before a word" checks look: a few words, bounded so that a
+# sentence with many such words costs linear time.
+_LOOKBACK = 120
 _PERCENT_NOT_STENOSIS_RE = re.compile(
     r"ejection\s+fraction|\bL?V?EF\b|percentile|probability|pre-?test|likelihood|heart\s+rate",
     re.I,
@@ -328,12 +332,17 @@ def _group(text: str, mentions: Sequence[_Mention]) -> list[_Mention]:
     return groups
 
 
+_CLAUSE_CUT_RE = re.compile(r"[;,](?=\s)")
+
+
 def _split_clauses(text: str, groups: Sequence[_Mention]) -> list[tuple[int, int]]:
     """Clause spans of a sentence: cut at ";" and at commas that do not sit inside a group."""
     cuts = [0]
-    for m in re.finditer(r"[;,](?=\s)", text):
-        if any(g.start <= m.start() < g.end for g in groups):
-            continue
+    starts = [g.start for g in groups]  # groups are disjoint and in text order
+    for m in _CLAUSE_CUT_RE.finditer(text):
+        i = bisect_right(starts, m.start()) - 1
+        if i >= 0 and m.start() < groups[i].end:
+            continue  # inside a group ("LAD, LCx and RCA")
         cuts.append(m.end())
     cuts.append(len(text))
     return [(a, b) for a, b in itertools.pairwise(cuts) if text[a:b].strip()]
@@ -360,6 +369,7 @@ def _find_tokens(clause: str) -> list[_Token]:
     """Grades in one clause, with negation applied (a denied plaque or stenosis is 0)."""
     scope = analyze(clause)
     tokens: list[_Token] = []
+    not_stenosis: bool | None = None  # the clause is about EF, percentiles...: found once
     for m in _TOKEN_RE.finditer(clause):
         kind = m.lastgroup
         start, end = m.start(), m.end()
@@ -388,12 +398,14 @@ def _find_tokens(clause: str) -> list[_Token]:
         if kind == "zero":
             if m.group().lower() == "normal" and (
                 _NORMAL_ANATOMY_AFTER_RE.match(clause, end)
-                or _NORMAL_ANATOMY_BEFORE_RE.search(clause[:start])
+                or _NORMAL_ANATOMY_BEFORE_RE.search(clause, max(0, start - _LOOKBACK), start)
             ):
                 continue
             tokens.append(_Token("0", start, end))
         elif kind in ("range", "pct"):
-            if _PERCENT_NOT_STENOSIS_RE.search(clause):
+            if not_stenosis is None:
+                not_stenosis = bool(_PERCENT_NOT_STENOSIS_RE.search(clause))
+            if not_stenosis:
                 continue
             grade = _percent_grade(m)
             if grade is not None:
@@ -410,7 +422,7 @@ def _glued_before(clause: str, start: int) -> bool:
     prev = clause[start - 1]
     if prev.isalnum():
         return True
-    return prev == "-" and not clause[: start - 1].lower().endswith("to")
+    return prev == "-" and clause[max(0, start - 3) : start - 1].lower() != "to"
 
 
 def _assign(
@@ -419,15 +431,20 @@ def _assign(
     """Pair each grade with the vessel group it describes (see the module docstring)."""
     pairs: list[tuple[_Mention, _Token]] = []
     vessel_first = groups[0].start < tokens[0].start
+    ends = [g.end for g in groups]  # groups are disjoint and in text order
+    starts = [g.start for g in groups]
     for t in tokens:
-        before = [g for g in groups if g.end <= t.start]
-        after = [g for g in groups if g.start >= t.end]
-        if vessel_first and before:
-            target = before[-1]
-            if after and _POINTS_FORWARD_RE.match(clause[t.end : after[0].start]):
-                target = after[0]
+        n_before = bisect_right(ends, t.start)  # groups[:n_before] end at or before t
+        first_after = bisect_left(starts, t.end)  # groups[first_after:] start at or after t
+        before = groups[n_before - 1] if n_before else None
+        after = groups[first_after] if first_after < len(groups) else None
+        if vessel_first and before is not None:
+            target = before
+            if after is not None and _POINTS_FORWARD_RE.match(clause, t.end, after.start):
+                target = after
         else:
-            target = after[0] if after else before[-1]
+            target = after if after is not None else before
+        assert target is not None  # a clause with tokens and groups has one on some side
         pairs.append((target, t))
     return pairs
 
@@ -472,11 +489,13 @@ class _SentenceReading:
 @sentence_cache
 def _read_sentence(text: str) -> _SentenceReading:
     groups = tuple(_group(text, _find_mentions(text)))
+    group_starts = [g.start for g in groups]
     clauses: list[_Clause] = []
     for a, b in _split_clauses(text, groups):
         clause = text[a:b]
         clause_groups = tuple(
-            _Mention(g.keys, g.start - a, g.end - a) for g in groups if a <= g.start < b
+            _Mention(g.keys, g.start - a, g.end - a)
+            for g in groups[bisect_left(group_starts, a) : bisect_left(group_starts, b)]
         )
         tokens = tuple(_find_tokens(clause)) if clause.strip() else ()
         pairs = (
@@ -530,11 +549,13 @@ def _modifier_cues(text: str) -> _ModifierCues:
                 if _affirmed(scope, text, m) and not _is_i_minus(text, m):
                     ischemia += 1
     exception = 0
+    coronary: bool | None = None  # the sentence is about the coronaries: found once
     for m in _EXCEPTION_RE.finditer(text):
-        coronary = _find_mentions(text) or _CORONARY_CONTEXT_RE.search(text)
+        if coronary is None:
+            coronary = bool(_find_mentions(text) or _CORONARY_CONTEXT_RE.search(text))
         if (
             coronary
-            and not _NON_CORONARY_BEFORE_RE.search(text[: m.start()])
+            and not _NON_CORONARY_BEFORE_RE.search(text, max(0, m.start() - _LOOKBACK), m.start())
             and _affirmed(scope, text, m)
         ):
             exception += 1
@@ -736,8 +757,9 @@ class CctaRuleExtractor(RuleExtractor):
         ordered = [s for s in sentences if s.section == "impression"]
         ordered += [s for s in sentences if s.section != "impression"]
         for s in ordered:
+            prior = _PRIOR_RE.search(s.text)  # the first "prior ..." of the sentence
             for m in _CAD_RADS_RE.finditer(s.text):
-                if _PRIOR_RE.search(s.text[: m.start()]):
+                if prior is not None and prior.end() <= m.start():
                     continue
                 cat = re.sub(r"\s+", "", m.group("cat")).upper()
                 tail = [
@@ -853,7 +875,10 @@ def _affirmed(scope: SentenceScope, text: str, m: re.Match[str]) -> bool:
 
 def _is_i_minus(text: str, m: re.Match[str]) -> bool:
     """'I-' written right after the ischemia phrase marks the absence of ischemia."""
-    return bool(re.match(r"\s*\(?\s*I\s*[-–]", text[m.end() :]))
+    return bool(_I_MINUS_RE.match(text, m.end()))
+
+
+_I_MINUS_RE = re.compile(r"\s*\(?\s*I\s*[-–]")
 
 
 def _unique_evidence(sentences: list[Sentence]) -> list[Evidence]:

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -211,6 +211,8 @@ class _Scope:
 
 
 _NON_SPACE_RE = re.compile(r"\S")
+# Every start of "\n\n" (overlapping ones too: "\n\n\n" holds two).
+_BLANK_LINE_RE = re.compile(r"(?=\n\n)")
 
 
 def _header_scopes(doc: Document) -> tuple[list[_Scope], list[tuple[int, int]]]:
@@ -244,6 +246,7 @@ def _header_scopes(doc: Document) -> tuple[list[_Scope], list[tuple[int, int]]]:
             continue
         headers.append((m.start("side"), m.end(), _header_sides(m.group("side")), "inline"))
     headers.sort()
+    blanks = [m.start() for m in _BLANK_LINE_RE.finditer(text)]
     blocks = [h for h in headers if h[3] == "block"]
     scopes: list[_Scope] = []
     for i, (start, _end, sides, _kind) in enumerate(blocks):
@@ -257,24 +260,17 @@ def _header_scopes(doc: Document) -> tuple[list[_Scope], list[tuple[int, int]]]:
         if later < len(section_starts):
             stop = min(stop, section_starts[later])
         if kind == "inline":
-            blank = text.find("\n\n", end)
-            if blank != -1:
-                stop = min(stop, blank)
+            # the first blank line at or after the header's end (as text.find("\n\n", end))
+            j = bisect_left(blanks, end)
+            if j < len(blanks):
+                stop = min(stop, blanks[j])
         scopes.append(_Scope(start, stop, sides))
     return scopes, header_lines
 
 
-def _innermost_scope(scopes: Sequence[_Scope], offset: int) -> _Scope | None:
-    """The innermost (latest-starting) header scope holding ``offset``."""
-    best: _Scope | None = None
-    for s in scopes:
-        if s.start <= offset < s.end and (best is None or s.start >= best.start):
-            best = s
-    return best
-
-
 class _ScopeIndex:
-    """:func:`_innermost_scope` answered by bisection over precomputed segments.
+    """The innermost (latest-starting) header scope holding an offset, by bisection over
+    precomputed segments.
 
     Between two consecutive scope boundaries the answer does not change, so it is computed
     once per segment with a sweep (a heap of the open scopes keyed like the linear scan:
@@ -352,13 +348,22 @@ def _is_hypothetical(text: str, start: int) -> bool:
     return bool(_HYPOTHETICAL_RE.search(window))
 
 
+@sentence_cache
+def _clause_breaks(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Starts and ends of the clause breaks of a sentence (one scan; ascending, disjoint)."""
+    spans = [m.span() for m in _CLAUSE_BREAK_RE.finditer(text)]
+    return tuple(a for a, _ in spans), tuple(b for _, b in spans)
+
+
 def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    """The clause around ``text[start:end]``, cut at commas, semicolons and conjunctions."""
-    left = 0
-    for m in _CLAUSE_BREAK_RE.finditer(text, 0, start):
-        left = m.end()
-    m = _CLAUSE_BREAK_RE.search(text, end)
-    right = m.start() if m else len(text)
+    """The clause around ``text[start:end]``, cut at commas, semicolons and conjunctions:
+    from the end of the last break ending at or before ``start`` to the first break starting
+    at or after ``end`` (found by bisection, so many mentions per sentence stay cheap)."""
+    starts, ends = _clause_breaks(text)
+    i = bisect_right(ends, start) - 1
+    left = ends[i] if i >= 0 else 0
+    j = bisect_left(starts, end)
+    right = starts[j] if j < len(starts) else len(text)
     return left, right
 
 
@@ -441,6 +446,12 @@ class _Stated:
     pos: int
 
 
+def _inside(spans: list[tuple[int, int]], pos: int) -> bool:
+    """Whether ``pos`` lies in one of ``spans`` (ascending, disjoint)."""
+    i = bisect_right(spans, (pos, float("inf"))) - 1
+    return i >= 0 and spans[i][0] <= pos < spans[i][1]
+
+
 @sentence_cache
 def _birads_in(text: str, use_words: bool, after_header: bool = False) -> tuple[_Stated, ...]:
     """BI-RADS categories stated in one sentence (numbers first; words only without numbers).
@@ -451,12 +462,13 @@ def _birads_in(text: str, use_words: bool, after_header: bool = False) -> tuple[
     found: list[_Stated] = []
     if after_header and (m := _BARE_CAT_RE.match(text)) and m.group("cat").lower() not in _ROMAN:
         found.append(_Stated(_category(m.group("cat"), m.group("sub") or m.group("sub2")), 0))
-    taken: list[tuple[int, int]] = []
-    for m in _SIDED_BIRADS_RE.finditer(text):
-        taken.append((m.start(), m.end()))
+    # spans already read, as ascending disjoint lists: the sided statements, then what each
+    # regex took (one regex's matches never overlap each other)
+    taken: list[list[tuple[int, int]]] = [[m.span() for m in _SIDED_BIRADS_RE.finditer(text)]]
     for rx in (_BIRADS_NUM_RE, _CATEGORY_RE):
+        taken.append([])
         for m in rx.finditer(text):
-            if any(a <= m.start() < b for a, b in taken):
+            if any(_inside(spans, m.start()) for spans in taken):
                 continue
             prefix = text[max(0, m.start() - 50) : m.start()]
             if _PRIOR_RE.search(prefix):
@@ -465,7 +477,7 @@ def _birads_in(text: str, use_words: bool, after_header: bool = False) -> tuple[
                 continue
             if rx is _CATEGORY_RE and m.group("cat").lower() in _ROMAN:
                 continue  # "category i" is too ambiguous without the BI-RADS keyword
-            taken.append((m.start(), m.end()))
+            taken[-1].append(m.span())
             found.append(
                 _Stated(_category(m.group("cat"), m.group("sub") or m.group("sub2")), m.start())
             )
@@ -808,12 +820,11 @@ class _SentenceSides:
     """The side of a mention: named in the sentence, else inherited (header scope or the
     sentence it continues), else the report default (then it is not ``sided``)."""
 
-    text: str
-    mentions: Sequence[_SideMention]
+    index: _SideIndex
     inherited: frozenset[str] | None
 
     def resolve(self, start: int, end: int, default: frozenset[str]) -> tuple[frozenset[str], bool]:
-        sides = _mention_sides(self.text, start, end, self.mentions)
+        sides = self.index.sides_at(start, end)
         if sides:
             return sides, True
         if self.inherited is not None:
@@ -852,7 +863,8 @@ class MammoRuleExtractor(RuleExtractor):
             scope = lat.scope(sent)
             inherited = scope.sides if scope else None
             # in a per-breast report the header's side holds: sentences do not override it
-            mentions = () if scope and scope.report else _side_mentions(text)
+            index = _NO_SIDES if scope and scope.report else _side_index(text)
+            mentions = index.mentions
             continues = after_semicolon or bool(_CONTINUATION_RE.search(text))
             if (
                 inherited is None
@@ -867,7 +879,7 @@ class MammoRuleExtractor(RuleExtractor):
             else:
                 last_sided = None
             after_semicolon = text.endswith(";")
-            where = _SentenceSides(text, mentions, inherited)
+            where = _SentenceSides(index, inherited)
             overall = bool(_OVERALL_RE.search(text))
             for sides, stated in _sided_birads_in(text):
                 birads.append(_Value(stated.value, sides, True, sent))
@@ -892,21 +904,56 @@ class MammoRuleExtractor(RuleExtractor):
         return labels, evidence
 
 
-def _mention_sides(
-    text: str, start: int, end: int, mentions: Sequence[_SideMention]
-) -> frozenset[str]:
-    """Sides named in the sentence for the mention at ``start:end`` (empty if none)."""
-    if not mentions:
-        return frozenset()
-    kinds = {m.sides for m in mentions}
-    if len(kinds) == 1:
-        return next(iter(kinds))
-    a, b = _clause_bounds(text, start, end)
-    local = [m for m in mentions if m.start >= a and m.end <= b]
-    if local:
-        return _union(local)
-    nearest = min(mentions, key=lambda m: min(abs(m.start - start), abs(m.end - end)))
-    return nearest.sides
+class _SideIndex:
+    """The side mentions of one sentence indexed for :meth:`sides_at` (O(log n) a query)."""
+
+    __slots__ = ("_left", "_right", "ends", "mentions", "only", "starts", "text")
+
+    def __init__(self, text: str, mentions: Sequence[_SideMention]) -> None:
+        self.text = text
+        self.mentions = tuple(mentions)  # one regex's matches: disjoint, in text order
+        kinds = {m.sides for m in mentions}
+        self.only = next(iter(kinds)) if len(kinds) == 1 else None
+        self.starts = [m.start for m in mentions]
+        self.ends = [m.end for m in mentions]
+        # prefix counts of mentions naming each side, for the union over a range of mentions
+        self._left, self._right = [0], [0]
+        for m in mentions:
+            self._left.append(self._left[-1] + (LEFT in m.sides))
+            self._right.append(self._right[-1] + (RIGHT in m.sides))
+
+    def sides_at(self, start: int, end: int) -> frozenset[str]:
+        """Sides named in the sentence for the mention at ``start:end`` (empty if none): all
+        of them when they agree, else those in the mention's clause, else the nearest one."""
+        if not self.mentions:
+            return frozenset()
+        if self.only is not None:
+            return self.only
+        a, b = _clause_bounds(self.text, start, end)
+        i, j = bisect_left(self.starts, a), bisect_right(self.ends, b)  # inside [a, b)
+        if i < j:
+            left = self._left[j] > self._left[i]
+            right = self._right[j] > self._right[i]
+            return frozenset(side for side, on in ((LEFT, left), (RIGHT, right)) if on)
+        # nearest by min(|start distance|, |end distance|), the first one on ties: the
+        # minimum lies beside where ``start`` falls among the starts or ``end`` among the ends
+        candidates: set[int] = set()
+        for k in (bisect_left(self.starts, start), bisect_left(self.ends, end)):
+            candidates.update(x for x in (k - 1, k) if 0 <= x < len(self.mentions))
+
+        def distance(x: int) -> tuple[int, int]:
+            m = self.mentions[x]
+            return min(abs(m.start - start), abs(m.end - end)), x
+
+        return self.mentions[min(candidates, key=distance)].sides
+
+
+@sentence_cache
+def _side_index(text: str) -> _SideIndex:
+    return _SideIndex(text, _side_mentions(text))
+
+
+_NO_SIDES = _SideIndex("", ())
 
 
 def _place_restatements(values: Sequence[_Value]) -> list[_Value]:
