@@ -195,6 +195,76 @@ def test_offsets_outside_the_sentence_are_rejected() -> None:
         assertion_of("No effusion.", -1, 2)
 
 
+# --- a negation denies a noun phrase, not the clause after it --------------------------------
+@pytest.mark.parametrize(
+    ("sentence", "mention"),
+    [
+        ("No pneumothorax is seen and a small left effusion persists.", "effusion"),
+        (
+            "No focal consolidation is identified, small bilateral effusions are present.",
+            "effusions",
+        ),
+        ("There is no pneumothorax, and the cardiac silhouette is enlarged.", "enlarged"),
+        ("No infiltrate was found and mild interstitial edema remains.", "edema"),
+        (
+            "Without free air, the right hemidiaphragm appears elevated by atelectasis.",
+            "atelectasis",
+        ),
+        ("No effusion has been seen, although edema persists.", "edema"),
+    ],
+)
+def test_a_predicate_ends_a_negations_reach(sentence: str, mention: str) -> None:
+    assert status(sentence, mention) == "positive"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention"),
+    [
+        ("No pleural effusion or pneumothorax is seen.", "pneumothorax"),
+        ("No definite focal consolidation, effusion, or pneumothorax is identified.", "effusion"),
+        ("No large effusion is present.", "effusion"),
+        ("There is no evidence of edema.", "edema"),
+    ],
+)
+def test_a_predicate_after_the_denied_phrase_keeps_it_denied(sentence: str, mention: str) -> None:
+    assert status(sentence, mention) == "negative"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention", "expected"),
+    [
+        (
+            "No pneumothorax or consolidation, mild bibasilar atelectasis.",
+            "atelectasis",
+            "positive",
+        ),
+        ("No effusion or pneumothorax, patchy edema in both bases.", "edema", "positive"),
+        ("No pneumothorax or effusion, or focal consolidation.", "consolidation", "negative"),
+        ("No effusion, pneumothorax, or consolidation.", "consolidation", "negative"),
+        ("No effusion, pneumothorax, and no edema.", "edema", "negative"),
+    ],
+)
+def test_a_comma_after_a_coordinated_list_closes_it(
+    sentence: str, mention: str, expected: str
+) -> None:
+    assert status(sentence, mention) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention", "expected"),
+    [
+        ("No consolidation is seen to suggest pneumonia.", "pneumonia", "negative"),
+        ("No opacity is identified that is suspicious for a nodule.", "nodule", "negative"),
+        ("Possibly this is pneumonia.", "pneumonia", "uncertain"),
+        ("It is not clear whether this is edema.", "edema", "uncertain"),
+    ],
+)
+def test_hedges_keep_reaching_predicates_and_pass_a_denial_on(
+    sentence: str, mention: str, expected: str
+) -> None:
+    assert status(sentence, mention) == expected
+
+
 # --- the indexed scope against the plain algorithm ------------------------------------------
 # Words that exercise every branch: cues of each direction, weak hedges, pseudo-triggers,
 # terminators, commas and semicolons, findings, masks and filler; joined by odd whitespace.
@@ -245,6 +315,15 @@ _VOCAB = [
     "no,no",
     "effusion,",
     "(possible)",
+    "nor",
+    "is",
+    "are",
+    "has been",
+    "persists",
+    "appears",
+    "is seen",
+    ", or",
+    "to suggest",
 ]
 _SEPARATORS = [" ", "  ", "\t", " , ", "\u00a0"]
 

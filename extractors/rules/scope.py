@@ -145,6 +145,16 @@ _TERMINATORS = [
 ]
 
 
+# A finite verb closes the noun phrase a negation denies: "no pneumothorax is seen and a small
+# effusion persists", "no infiltrate, the heart is enlarged". Only a negation's forward reach
+# stops here (hedges govern predicates: "possibly this is pneumonia"), and cues that start with
+# a verb ("is not seen", "is likely") are matched first, so they stay cues.
+_PREDICATES = [
+    r"is|are|was|were|(?:has|have)\s+been",
+    r"remains?|persists?|appears?|seems?",
+]
+
+
 def _words(alternatives: list[str]) -> str:
     return "|".join(f"(?:{a})" for a in alternatives)
 
@@ -160,6 +170,7 @@ _GROUPS: list[tuple[str, list[str]]] = [
     ("neg_post", _NEGATION_POST),
     ("neg_both", _NEGATION_BOTH),
     ("neg_pre", _NEGATION_PRE),
+    ("pred", _PREDICATES),
     ("term", _TERMINATORS),
 ]
 _TRIGGER_RE = re.compile(
@@ -202,20 +213,20 @@ class SentenceScope:
 
     Build it with :func:`analyze` (cached) rather than directly when the same sentence is
     queried for several mentions. One query costs O(log n) in the sentence length: trigger,
-    terminator and comma positions are indexed once, and the number of words between two
-    offsets comes from precomputed word offsets (not from slicing and splitting the gap), so a
-    sentence of megabytes with thousands of cues stays linear overall.
+    terminator, predicate and comma positions are indexed once, and the number of words between
+    two offsets comes from precomputed word offsets (not from slicing and splitting the gap), so
+    a sentence of megabytes with thousands of cues stays linear overall.
     """
 
     __slots__ = (
-        "_both",
-        "_both_ends",
+        "_by_class",
+        "_closing_commas",
         "_commas",
-        "_pre",
-        "_pre_ends",
+        "_coordinators",
         "_starts",
         "_word_ends",
         "_word_starts",
+        "predicates",
         "terminators",
         "text",
         "triggers",
@@ -225,48 +236,62 @@ class SentenceScope:
         self.text = text
         self.triggers: list[Trigger] = []
         self.terminators: list[int] = []  # start offsets of terminators, ascending
+        self.predicates: list[int] = []  # start offsets of finite verbs (see _PREDICATES)
         for m in _TRIGGER_RE.finditer(text):
             group = m.lastgroup
             if group in ("term", "punct"):
                 self.terminators.append(m.start())
+            elif group == "pred":
+                self.predicates.append(m.start())
             elif group and group != "pseudo":
                 kind: TriggerKind = "uncertainty" if group.startswith("unc") else "negation"
                 direction = cast(Direction, group.split("_")[1])
                 self.triggers.append(Trigger(kind, direction, m.start(), m.end(), m.group()))
-        # word and comma offsets: built on the first query that needs them
+        # word, comma and coordinator offsets: built on the first query that needs them
         self._word_starts: list[int] | None = None
         self._word_ends: list[int] = []
         self._commas: list[int] | None = None
+        self._coordinators: list[int] = []
+        self._closing_commas: list[int] = []
         if len(self.triggers) > 1:
-            negations = [t for t in self.triggers if t.kind == "negation"]
-            self._index(negations)
-            self.triggers = [t for t in self.triggers if not self._absorbed(t)]
+            self._index([t for t in self.triggers if t.kind == "negation"])
+            # A weak hedge a negation reaches is part of the denied phrase, and it passes the
+            # denial on ("no consolidation is seen to suggest pneumonia"): it becomes a
+            # negation cue of its own.
+            self.triggers = [
+                Trigger("negation", "pre", t.start, t.end, t.text) if self._absorbed(t) else t
+                for t in self.triggers
+            ]
         self._index(self.triggers)
 
     def _index(self, triggers: list[Trigger]) -> None:
-        """Index ``triggers`` (one regex's matches: disjoint, in text order) by direction."""
+        """Index ``triggers`` (one regex's matches: disjoint, in text order) by kind and
+        direction, and their starts."""
         self._starts = [t.start for t in triggers]
-        self._pre = [t for t in triggers if t.direction == "pre"]
-        self._pre_ends = [t.end for t in self._pre]
-        self._both = [t for t in triggers if t.direction == "both"]
-        self._both_ends = [t.end for t in self._both]
+        self._by_class: dict[tuple[str, str], tuple[list[Trigger], list[int]]] = {}
+        for key in _FORWARD_CLASSES:
+            mine = [t for t in triggers if (t.kind, t.direction) == key]
+            self._by_class[key] = (mine, [t.end for t in mine])
 
-    def _nearest_before(self, offset: int, comma_stops: bool) -> Trigger | None:
+    def _nearest_before(self, offset: int, for_mention: bool) -> Trigger | None:
         """The last indexed trigger before ``offset`` that reaches it (``post`` ones never do).
 
-        Reach only shrinks with distance (more words, terminators and commas in the gap), so of
-        each direction only the nearest trigger can be the last one that reaches.
+        Reach only shrinks with distance (more words, terminators, predicates and commas in
+        the gap), so of each kind and direction only the nearest trigger can be the last one
+        that reaches. ``for_mention``: a mention's query (commas stop two-sided cues, clause
+        ends stop negations); otherwise a weak hedge's (plain reach).
         """
         best: Trigger | None = None
-        for triggers, ends in ((self._pre, self._pre_ends), (self._both, self._both_ends)):
+        for (kind, direction), (triggers, ends) in self._by_class.items():
             i = bisect_right(ends, offset) - 1
             if i < 0:
                 continue
             t = triggers[i]
-            both = t.direction == "both"
-            if (best is None or t.start > best.start) and self._reaches(
-                t.end, offset, _REACH[t.direction][1], comma_stops and both
-            ):
+            if best is not None and t.start <= best.start:
+                continue
+            comma_stops = for_mention and direction == "both"
+            clause_stops = for_mention and kind == "negation" and direction == "pre"
+            if self._reaches(t.end, offset, _REACH[direction][1], comma_stops, clause_stops):
                 best = t
         return best
 
@@ -274,7 +299,7 @@ class SentenceScope:
         """True for a weak hedge inside a negation's scope ("no suspicious nodule")."""
         if trigger.kind != "uncertainty" or not _WEAK_HEDGE_RE.fullmatch(trigger.text):
             return False
-        return self._nearest_before(trigger.start, comma_stops=False) is not None
+        return self._nearest_before(trigger.start, for_mention=False) is not None
 
     def _word_count(self, a: int, b: int) -> int:
         """``len(self.text[a:b].split())`` from precomputed word offsets."""
@@ -285,26 +310,52 @@ class SentenceScope:
         # words overlapping [a, b): those starting before b, less those ending at or before a
         return bisect_left(self._word_starts, b) - bisect_right(self._word_ends, a)
 
-    def _reaches(self, a: int, b: int, limit: int, comma_stops: bool = False) -> bool:
+    def _index_commas(self) -> list[int]:
+        if self._commas is None:
+            self._commas = [m.start() for m in _COMMA_RE.finditer(self.text)]
+            self._coordinators = [m.start() for m in _COORDINATOR_RE.finditer(self.text)]
+            self._closing_commas = [
+                c for c in self._commas if not _COORDINATOR_AFTER_RE.match(self.text, c + 1)
+            ]
+        return self._commas
+
+    def _closes_list(self, a: int, b: int) -> bool:
+        """Whether ``[a, b)`` holds a coordinated list that a comma then ends: "no pneumothorax
+        or consolidation, mild atelectasis" (a comma followed by "or"/"and" continues it)."""
+        self._index_commas()
+        i = bisect_left(self._coordinators, a)
+        return i < len(self._coordinators) and _any_in(
+            self._closing_commas, self._coordinators[i] + 1, b
+        )
+
+    def _reaches(
+        self,
+        a: int,
+        b: int,
+        limit: int,
+        comma_stops: bool = False,
+        clause_stops: bool = False,
+    ) -> bool:
         """True when ``[a, b)`` holds no terminator and at most ``limit`` words.
 
         ``comma_stops``: a comma also ends the scope (for the short two-sided cues, which bind
         the phrases right beside them: "opacity, atelectasis versus scarring").
+        ``clause_stops``: a predicate or a comma closing a coordinated list also ends it (for a
+        negation's forward reach: it denies a noun phrase, not the clause after it).
         """
         if limit <= 0:
             return False
         if _any_in(self.terminators, a, b):
             return False
-        if comma_stops:
-            if self._commas is None:
-                self._commas = [m.start() for m in _COMMA_RE.finditer(self.text)]
-            if _any_in(self._commas, a, b):
-                return False
+        if comma_stops and _any_in(self._index_commas(), a, b):
+            return False
+        if clause_stops and (_any_in(self.predicates, a, b) or self._closes_list(a, b)):
+            return False
         return self._word_count(a, b) <= limit
 
     def governing(self, start: int, end: int) -> tuple[Trigger | None, Trigger | None]:
         """The nearest in-scope trigger before and after the mention ``[start, end)``."""
-        before = self._nearest_before(start, comma_stops=True)
+        before = self._nearest_before(start, for_mention=True)
         after: Trigger | None = None
         # Only the first cue after the mention may govern it: a later post-cue belongs to
         # whatever the intervening cue started ("X, no Y is seen").
@@ -326,6 +377,15 @@ class SentenceScope:
         return "positive"
 
 
+# The trigger classes that reach forward, each indexed on its own (see _nearest_before).
+_FORWARD_CLASSES: tuple[tuple[str, str], ...] = (
+    ("negation", "pre"),
+    ("uncertainty", "pre"),
+    ("negation", "both"),
+    ("uncertainty", "both"),
+)
+_COORDINATOR_RE = re.compile(r"(?<![\w-])(?:or|nor|and)(?![\w-])", re.IGNORECASE)
+_COORDINATOR_AFTER_RE = re.compile(r"\s*(?:or|nor|and|as\s+well\s+as)(?![\w-])", re.IGNORECASE)
 _WORD_RE = re.compile(r"\S+")  # what str.split() splits into (same whitespace definition)
 _COMMA_RE = re.compile(",")
 
