@@ -275,6 +275,150 @@ def test_wrong_schema_is_rejected() -> None:
         CxrRuleExtractor(get_schema("mammo"))
 
 
+# --- lesions outside the lung, densities explained away ---------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FINDINGS: Lytic lesion in the proximal left humerus.",
+        "FINDINGS: Expansile lesion of the right 7th posterior rib.",
+        "FINDINGS: Sclerotic lesion within a midthoracic vertebral body.",
+        "FINDINGS: Left rib lesion, indeterminate.",
+        "FINDINGS: Soft tissue mass along the right chest wall.",
+        "FINDINGS: Skeletal metastases to the spine and ribs.",
+        "FINDINGS: Partially imaged mass in the left breast.",
+    ],
+)
+def test_lesions_of_bone_or_soft_tissue_are_no_lung_lesion(
+    extractor: CxrRuleExtractor, text: str
+) -> None:
+    assert labels(extractor, text)["Lung Lesion"] == "not_mentioned"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FINDINGS: Nodular opacity in the right base is likely a nipple shadow.",
+        "FINDINGS: Rounded density over the left 6th rib represents a healing fracture.",
+        "FINDINGS: Small nodular densities compatible with prior granulomatous disease.",
+        "FINDINGS: Nodular opacity at the left apex may represent overlying ECG leads.",
+        "FINDINGS: Focal nodular density in the right midlung, probably an end-on vessel.",
+        "FINDINGS: Nodular density at the right costophrenic angle due to a skin fold.",
+    ],
+)
+def test_a_density_explained_away_in_its_sentence_is_no_lesion_or_opacity(
+    extractor: CxrRuleExtractor, text: str
+) -> None:
+    out = labels(extractor, text)
+    assert out["Lung Lesion"] == "not_mentioned"
+    assert out["Lung Opacity"] == "not_mentioned"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FINDINGS: Spiculated mass in the left upper lobe abutting the chest wall.",
+        "FINDINGS: Nodule projecting over the right 5th rib.",
+        "FINDINGS: Right lower lobe nodule. No rib lesion.",
+        "FINDINGS: 6 mm nodule in the right lower lobe, likely a granuloma.",
+        "FINDINGS: Nodular opacity in the left upper lobe, which may represent a neoplasm.",
+    ],
+)
+def test_lung_lesions_near_bone_words_or_hedged_stay_lesions(
+    extractor: CxrRuleExtractor, text: str
+) -> None:
+    assert labels(extractor, text)["Lung Lesion"] == "positive"
+
+
+# --- recommendations, requests and conditions; infection without the diagnosis --------------
+@pytest.mark.parametrize(
+    ("text", "finding"),
+    [
+        (
+            "IMPRESSION: Patchy right basilar opacity; correlate clinically for infection.",
+            "Pneumonia",
+        ),
+        ("IMPRESSION: Clinical correlation for pneumonia is advised.", "Pneumonia"),
+        (
+            "IMPRESSION: Recommend short-interval follow-up to document resolution of the left "
+            "lower lobe pneumonia.",
+            "Pneumonia",
+        ),
+        (
+            "IMPRESSION: In the appropriate clinical context, the findings are compatible with "
+            "pneumonia.",
+            "Pneumonia",
+        ),
+        ("IMPRESSION: Recommend chest CT to characterize the nodule.", "Lung Lesion"),
+        (
+            "IMPRESSION: Follow-up radiographs in 6 weeks for the small effusion.",
+            "Pleural Effusion",
+        ),
+    ],
+)
+def test_findings_named_in_recommendations_or_conditions_are_uncertain(
+    extractor: CxrRuleExtractor, text: str, finding: str
+) -> None:
+    assert labels(extractor, text)[finding] == "uncertain"
+
+
+def test_a_stated_finding_stays_positive_beside_its_recommendation(
+    extractor: CxrRuleExtractor,
+) -> None:
+    text = "IMPRESSION: Right middle lobe pneumonia. Follow-up radiographs after treatment."
+    assert labels(extractor, text)["Pneumonia"] == "positive"
+    text = "IMPRESSION: Right lower lobe opacity, correlate clinically for pneumonia."
+    out = labels(extractor, text)
+    assert out["Lung Opacity"] == "positive" and out["Pneumonia"] == "uncertain"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("FINDINGS: Left lower lobe airspace disease consistent with infection.", "uncertain"),
+        ("FINDINGS: Findings compatible with an infectious process.", "uncertain"),
+        ("FINDINGS: Infection in the right lung base.", "uncertain"),
+        ("FINDINGS: No evidence of infection.", "negative"),
+        ("FINDINGS: Right lower lobe infection, likely bacterial pneumonia.", "uncertain"),
+        ("FINDINGS: Left lower lobe pneumonia with surrounding infection.", "positive"),
+    ],
+)
+def test_infection_without_a_stated_pneumonia_is_uncertain(
+    extractor: CxrRuleExtractor, text: str, expected: str
+) -> None:
+    assert labels(extractor, text)["Pneumonia"] == expected
+
+
+# --- negation reaches a noun phrase, not the next clause --------------------------------------
+@pytest.mark.parametrize(
+    ("text", "finding"),
+    [
+        (
+            "FINDINGS: No pneumothorax is seen and a small left effusion persists.",
+            "Pleural Effusion",
+        ),
+        ("FINDINGS: No focal consolidation is identified, mild edema is present.", "Edema"),
+        ("FINDINGS: No pneumothorax or consolidation, mild bibasilar atelectasis.", "Atelectasis"),
+        ("FINDINGS: There is no effusion, and the heart is enlarged.", "Cardiomegaly"),
+    ],
+)
+def test_a_finding_after_a_denied_clause_is_affirmed(
+    extractor: CxrRuleExtractor, text: str, finding: str
+) -> None:
+    assert labels(extractor, text)[finding] == "positive"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FINDINGS: Fluid within the minor fissure.",
+        "FINDINGS: Small left subpulmonic fluid.",
+        "FINDINGS: Fissural fluid on the right.",
+    ],
+)
+def test_fluid_in_a_fissure_is_pleural_effusion(extractor: CxrRuleExtractor, text: str) -> None:
+    assert labels(extractor, text)["Pleural Effusion"] == "positive"
+
+
 # --- the Open-i dev split --------------------------------------------------------------------
 def _f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0

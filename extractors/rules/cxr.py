@@ -13,6 +13,7 @@ hierarchy (e.g. Edema implies Lung Opacity) is NOT applied. The full semantics a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from extractors.extract.base import EvidenceMap, Labels
@@ -40,12 +41,15 @@ class MentionRule:
     finding without a negation cue, so scope is not consulted (a cue elsewhere in the sentence
     must not turn "heart size is normal" into a finding). ``sign_only`` marks a non-specific
     sign ("blunted costophrenic angle"): affirmed, it makes the finding uncertain, not positive.
+    ``unless``: context checks (sentence text, match) that make a match no mention of the
+    finding at all ("lytic lesion of a rib" is no Lung Lesion).
     """
 
     finding: str
     regex: re.Pattern[str]
     fixed: Assertion | None = None
     sign_only: bool = False
+    unless: tuple[Callable[[str, re.Match[str]], bool], ...] = ()
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
@@ -60,6 +64,84 @@ _NORMAL = r"(?:normal|within\s+normal\s+limits|unremarkable|not\s+enlarged)"
 _CLEAN_GAP = (
     r"(?:(?!enlarg|borderline|upper|top|large|increas|prominen|\bbut\b|cardiomegaly)[^;:]){0,100}?"
 )
+
+# --- context that makes a lesion or opacity word no finding of the lung ---------------------
+# Bones and soft tissues in view: a lesion there is no Lung Lesion ("lytic lesion of the left
+# humerus", "rib lesion", "soft tissue mass of the chest wall", "osseous metastases").
+_SITE = (
+    r"(?:ribs?|costal|humer(?:us|al|i)|clavic(?:le|les|ular)|scapula(?:e|r)?|spine|spinal|"
+    r"vertebra(?:e|l)?|sternum|sternal|shoulders?|glenoid|acromi(?:on|al)|bones?|bony|osseous|"
+    r"skeletal|skin|cutaneous|subcutaneous|soft[\s-]tissues?|chest\s+wall|breasts?|nipples?|"
+    r"axilla(?:e|ry)?|neck|thyroid|liver|hepatic|kidneys?|renal|spleen|splenic|adrenal|"
+    r"abdomen|abdominal|stomach|gastric)"
+)
+# Words that may stand between a preposition and the site ("of the left 6th posterior rib").
+_SITE_MODIFIER = (
+    r"(?:left|right|bilateral|upper|lower|mid|middle|anterior|posterior|lateral|medial|"
+    r"proximal|distal|inferior|superior|(?:mid|upper|lower)?-?(?:thoracic|lumbar|cervical)|"
+    r"\d+(?:st|nd|rd|th)?|first|"
+    r"second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|[tlc]\d+|xxxx)"
+)
+_SITE_AFTER_RE = re.compile(
+    r"\s*(?:\([^()]*\)\s*)?,?\s*(?:(?:is|are|seen|noted|identified|located|present)\s+)?"
+    r"(?:of|in|within|involving|along|at|on|to|arising\s+from)\s+(?:the\s+|a\s+)?"
+    r"(?:" + _SITE_MODIFIER + r"[\s,-]+){0,3}" + _SITE + r"(?![\w-])",
+    re.IGNORECASE,
+)
+_SITE_BEFORE_RE = re.compile(
+    r"(?<![\w-])"
+    + _SITE
+    + r"(?:\s+(?:head|shaft|body|bodies|neck|tissue|wall))?\s+(?:[\w-]+\s+)?$",
+    re.IGNORECASE,
+)
+# A density the same clause explains as something that is no lung lesion: "nodular opacity
+# may represent an overlying lead", "... consistent with granulomatous disease", "likely a
+# healing fracture", "a nipple shadow".
+_EXPLAIN_LINK = (
+    r"represents?|representing|reflects?|reflecting|due\s+to|related\s+to|secondary\s+to|"
+    r"caused\s+by|attribut(?:able|ed)\s+to|consistent\s+with|compatible\s+with|"
+    r"in\s+keeping\s+with|suggestive\s+of|suggesting|characteristic\s+of|typical\s+of|"
+    r"corresponds?\s+to|corresponding\s+to|likely|probably|possibly|presumably|"
+    r"(?:is|are)\s+an?|which\s+(?:is|are)|(?:may|could|might)\s+be"
+)
+_NOT_A_LESION = (
+    r"(?:rib\s+)?fractures?|callus|artifacts?|artefacts?|overlying|superimposed|"
+    r"superimposition|summation|overlap(?:ping)?|composite|nipples?|"
+    r"(?:telemetry|ecg|ekg|monitor(?:ing)?)\s+(?:leads?|wires?|pads?|electrodes?)|electrodes?|"
+    r"buttons?|snaps?|clothing|hair|braids?|skin\s+folds?|(?P<granuloma>granulom(?:a|as|ata|atous))|"
+    r"calcified\s+(?:lymph\s+)?nodes?|vessels?\s+(?:seen\s+)?end[\s-]on|end[\s-]on\s+vessels?|"
+    r"vascular\s+(?:shadows?|structures?|confluence)|bone\s+islands?|enostos(?:is|es)|"
+    r"costochondral|osteophytes?"
+)
+_EXPLAINED_RE = re.compile(
+    r"(?:(?![;:]|\b(?:but|however|versus|vs)\b).){0,80}?(?<![\w-])(?:"
+    + _EXPLAIN_LINK
+    + r")\s+(?:[\w-]+\s+){0,4}?(?:"
+    + _NOT_A_LESION
+    + r")(?![\w-])",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _outside_the_lung(text: str, m: re.Match[str]) -> bool:
+    """Whether a lesion word names a bone or soft tissue as its site (before or after it)."""
+    if _SITE_AFTER_RE.match(text, m.end()):
+        return True
+    return _SITE_BEFORE_RE.search(text, max(0, m.start() - 50), m.start()) is not None
+
+
+# A named nodule stays a nodule when called granulomatous (a granuloma is a nodule, and the
+# readers of Open-i code it as one); a nodular *density* or opacity so explained is no lesion.
+_NODULE_NOUN_RE = re.compile(r"nodules?|mass(?:es)?", re.IGNORECASE)
+
+
+def _explained_away(text: str, m: re.Match[str]) -> bool:
+    """Whether the clause goes on to explain the density as no lung lesion."""
+    explained = _EXPLAINED_RE.match(text, m.end())
+    if explained is None:
+        return False
+    return not (explained.group("granuloma") and _NODULE_NOUN_RE.fullmatch(m.group()))
+
 
 _RULES: list[MentionRule] = [
     # --- Enlarged Cardiomediastinum ------------------------------------------------------
@@ -125,6 +207,7 @@ _RULES: list[MentionRule] = [
             r"|interstitial\s+(?:disease|opacit(?:y|ies)|prominence|thickening|pattern)"
             r"|reticular|reticulonodular"
         ),
+        unless=(_explained_away,),
     ),
     MentionRule(
         "Lung Opacity",
@@ -144,6 +227,7 @@ _RULES: list[MentionRule] = [
             r"|(?<!lytic\s)(?<!bony\s)(?<!skin\s)(?<!sclerotic\s)(?<!osseous\s)lesions?"
             r"|tumou?rs?|neoplasms?|malignan(?:cy|cies|t)|carcinoma|metasta(?:sis|ses|tic)"
         ),
+        unless=(_outside_the_lung, _explained_away),
     ),
     # --- Edema -----------------------------------------------------------------------------
     MentionRule(
@@ -153,12 +237,12 @@ _RULES: list[MentionRule] = [
     # --- Consolidation ---------------------------------------------------------------------
     MentionRule("Consolidation", _rx(r"consolidat(?:ion|ions|ive|ed)")),
     # --- Pneumonia -------------------------------------------------------------------------
+    MentionRule("Pneumonia", _rx(r"(?:broncho)?pneumonias?|pneumonitis")),
+    # Infection without the diagnosis: a sign of pneumonia (uncertain), not pneumonia itself
     MentionRule(
         "Pneumonia",
-        _rx(
-            r"(?:broncho)?pneumonias?|pneumonitis"
-            r"|(?<!granulomatous\s)(?:infection|infectious\s+(?:process|etiology))"
-        ),
+        _rx(r"(?<!granulomatous\s)(?:infection|infectious\s+(?:process|etiology))"),
+        sign_only=True,
     ),
     # --- Atelectasis -----------------------------------------------------------------------
     MentionRule(
@@ -176,7 +260,9 @@ _RULES: list[MentionRule] = [
         "Pleural Effusion",
         _rx(
             r"(?<!pericardial\s)(?<!joint\s)effusions?|pleural\s+fluid|hydrothorax"
-            r"|hydropneumothorax"
+            r"|hydropneumothorax|subpulmonic\s+fluid|fissural\s+fluid"
+            r"|fluid\s+(?:with)?in\s+the\s+(?:(?:right|left|minor|major|horizontal|oblique)\s+)*"
+            r"fissures?"
         ),
     ),
     MentionRule(
@@ -268,6 +354,8 @@ def _read_sentence(text: str) -> tuple[tuple[tuple[str, str], ...], bool]:
     *per_rule, normal = _PATTERNS.finditer_all(text)
     for rule, matches in zip(_RULES, per_rule, strict=True):
         for m in matches:
+            if any(check(text, m) for check in rule.unless):
+                continue
             if scope is None:
                 scope = analyze(text)
             start, end = m.span("head") if m.groupdict().get("head") else m.span()

@@ -88,6 +88,17 @@ _UNCERTAIN_PRE = [
     r"differential(?:\s+diagnosis)?(?:\s+(?:includes?|of|would\s+include))?",
     r"(?:would\s+)?(?:favor|favored|favoring|favour|favoured|favouring)",
     r"(?:is\s+)?(?:not\s+)?(?:entirely\s+|completely\s+)?(?:clear|certain)\s+(?:if|whether)",
+    # recommendations, requests and conditions raise a finding without affirming it:
+    # "correlate clinically for infection", "follow-up to document resolution of the pneumonia",
+    # "in the appropriate clinical setting, this is compatible with pneumonia"
+    r"recommend(?:s|ed|ing|ation)?|advised?",
+    r"(?:clinical(?:ly)?\s+)?correlat(?:e|ed|ion)(?:\s+clinically)?(?:\s+(?:for|with))?",
+    r"(?:follow[\s-]?up\s+(?:[\w-]+\s+){0,4}?(?:for|until|after|to)|to|will)"
+    r"(?:\s+(?:document|ensure|confirm|demonstrate|assess)\s+(?:\w+\s+){0,2}?"
+    r"(?:resolution|clearing|stability|improvement)(?:\s+of)?)",
+    r"follow[\s-]?up\s+(?:[\w-]+\s+){0,4}?(?:to|for|until|after)",
+    r"in\s+the\s+(?:appropriate|proper|right|correct)\s+clinical\s+(?:setting|context|scenario)",
+    r"if\s+(?:clinically\s+)?(?:indicated|warranted|concerned)",
 ]
 
 _UNCERTAIN_POST = [
