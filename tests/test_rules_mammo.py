@@ -271,6 +271,42 @@ def test_unsided_bilateral_statement_covers_both_breasts() -> None:
     assert labels["mass"] == {"left": "absent", "right": "absent"}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FINDINGS: History of right breast cancer treated with lumpectomy. A new irregular mass "
+        "is seen in the left breast upper outer quadrant.\nIMPRESSION: Suspicious mass. BI-RADS 4.",
+        "LEFT BREAST:\nFINDINGS: Irregular mass with indistinct margins, in a woman with a prior "
+        "right breast carcinoma.\nIMPRESSION: BI-RADS 4.",
+        "FINDINGS: Irregular mass in the left breast at 2 o'clock. The previous right lumpectomy "
+        "site is unremarkable.\nIMPRESSION: Suspicious mass. BI-RADS 4.",
+    ],
+)
+def test_a_side_in_a_history_phrase_is_not_the_current_findings_side(text: str) -> None:
+    labels = labels_of(text)
+    assert labels["mass"] == {"left": "present", "right": "not_mentioned"}
+    assert labels["birads"] == {"left": "4", "right": None}
+
+
+def test_a_history_phrase_places_what_it_says_on_its_own_side() -> None:
+    text = (
+        "FINDINGS: Status post left lumpectomy with surgical clips. New spiculated mass in the "
+        "right breast at 10 o'clock.\nIMPRESSION: BI-RADS 4C."
+    )
+    labels = labels_of(text)
+    assert labels["post_surgical_change"] == {"left": "present", "right": "not_mentioned"}
+    assert labels["mass"] == {"left": "not_mentioned", "right": "present"}
+    assert labels["birads"] == {"left": None, "right": "4C"}
+
+
+def test_a_current_post_surgical_finding_keeps_its_side_and_sets_the_default() -> None:
+    text = "FINDINGS: Post-lumpectomy scarring in the left breast. No suspicious mass.\nIMPRESSION: BI-RADS 2."
+    labels = labels_of(text)
+    assert labels["post_surgical_change"] == {"left": "present", "right": "not_mentioned"}
+    assert labels["mass"] == {"left": "absent", "right": "not_mentioned"}
+    assert labels["birads"] == {"left": "2", "right": None}
+
+
 def test_indication_is_not_read() -> None:
     text = "INDICATION: Palpable mass, left breast; history of lumpectomy.\nFINDINGS: Negative."
     labels = labels_of(text)

@@ -28,6 +28,10 @@ What it reads, and how it decides (the semantics of ``mammo.yaml``, made concret
   everything up to the next such header, even where a sentence names another side. Other
   headers cover their section (inline ones: their paragraph) up to the next side header;
   (3) the side of the sentence it continues (after a ``;``, or ``no associated mass``);
+  a side named in a *history phrase* (``history of right breast cancer``, ``prior left
+  lumpectomy``, ``status post right mastectomy``, up to the end of its clause) places only what
+  the phrase itself says (the surgery, its clips) and counts for nothing else: neither for the
+  other mentions of its sentence nor for the defaults below (a ``known`` cancer is current);
   (4) otherwise a default: for a finding, the side the exam covers (a unilateral title such as
   ``LEFT DIAGNOSTIC MAMMOGRAM``; a bilateral exam's ``no suspicious mass`` covers both), else
   the one side its section names, else the one side the report names, else both; for an
@@ -173,13 +177,42 @@ def _header_sides(word: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class _SideMention:
+    """A side word; ``history``: the span of the history phrase it names a side in."""
+
     start: int
     end: int
     sides: frozenset[str]
+    history: tuple[int, int] | None = None
+
+
+# A side named in a history phrase: "history of right breast cancer", "prior left lumpectomy",
+# "status post right mastectomy". It is the side of that past event, not of the findings around
+# it, so it places only what lies inside the phrase and sets no default (a "known" cancer is a
+# current one and is not history).
+_HISTORY_SIDE_RE = re.compile(
+    r"\b(?:(?:personal\s+|family\s+)?history\s+of|h/o|hx\s+of|prior|previous(?:ly)?|"
+    r"status[\s\-]+post|s/p|treated\s+for|post)\b(?:\W+[\w/\-]+){0,3}?\W+"
+    r"(?P<side>right|left|rt|lt|bilateral)\b(?:\W+[\w\-]+){0,2}?\W+"
+    r"(?:cancers?|carcinomas?|malignanc(?:y|ies)|dcis|lumpectom(?:y|ies)|mastectom(?:y|ies)|"
+    r"quadrantectomy|surgery|excision|biops(?:y|ies)|radiation|radiotherapy|reconstruction|"
+    r"implants?)\b",
+    re.IGNORECASE,
+)
+
+
+# A history phrase runs on to the end of its clause ("... cancer treated with lumpectomy and
+# radiation"), not past what the patient has now ("..., now with a new mass").
+_HISTORY_END_RE = re.compile(
+    r"[;,]|\b(?:but|while|whereas|now|presents?|presenting|currently|new)\b", re.IGNORECASE
+)
 
 
 @sentence_cache
 def _side_mentions(text: str) -> tuple[_SideMention, ...]:
+    history = {}
+    for h in _HISTORY_SIDE_RE.finditer(text):
+        stop = _HISTORY_END_RE.search(text, h.end())
+        history[h.start("side")] = (h.start(), stop.start() if stop else len(text))
     out = []
     for m in _SIDE_MENTION_RE.finditer(text):
         if m.group("right") or m.group("r1") or m.group("r2"):
@@ -188,8 +221,13 @@ def _side_mentions(text: str) -> tuple[_SideMention, ...]:
             sides = frozenset({LEFT})
         else:
             sides = BOTH
-        out.append(_SideMention(m.start(), m.end(), sides))
+        out.append(_SideMention(m.start(), m.end(), sides, history.get(m.start())))
     return tuple(out)
+
+
+def _current(mentions: Iterable[_SideMention]) -> tuple[_SideMention, ...]:
+    """The side mentions that are not part of a history phrase."""
+    return tuple(m for m in mentions if m.history is None)
 
 
 def _union(mentions: Iterable[_SideMention]) -> frozenset[str]:
@@ -786,7 +824,7 @@ class _Laterality:
         for sent in doc.sentences:
             if self.is_header_line(sent) or sent.section in _SKIP_SECTIONS:
                 continue
-            sides = _union(_side_mentions(sent.text))
+            sides = _union(_current(_side_mentions(sent.text)))
             if sent.section in ("preamble", "technique") and _EXAM_WORD_RE.search(sent.text):
                 title |= sides
             else:
@@ -907,11 +945,14 @@ class MammoRuleExtractor(RuleExtractor):
 class _SideIndex:
     """The side mentions of one sentence indexed for :meth:`sides_at` (O(log n) a query)."""
 
-    __slots__ = ("_left", "_right", "ends", "mentions", "only", "starts", "text")
+    __slots__ = ("_history", "_left", "_right", "ends", "mentions", "only", "starts", "text")
 
     def __init__(self, text: str, mentions: Sequence[_SideMention]) -> None:
         self.text = text
-        self.mentions = tuple(mentions)  # one regex's matches: disjoint, in text order
+        # history phrases (disjoint, in text order) and the side each names
+        self._history = [(m.history, m.sides) for m in mentions if m.history is not None]
+        mentions = _current(mentions)
+        self.mentions = mentions  # one regex's matches: disjoint, in text order
         kinds = {m.sides for m in mentions}
         self.only = next(iter(kinds)) if len(kinds) == 1 else None
         self.starts = [m.start for m in mentions]
@@ -924,7 +965,12 @@ class _SideIndex:
 
     def sides_at(self, start: int, end: int) -> frozenset[str]:
         """Sides named in the sentence for the mention at ``start:end`` (empty if none): all
-        of them when they agree, else those in the mention's clause, else the nearest one."""
+        of them when they agree, else those in the mention's clause, else the nearest one. A
+        mention inside a history phrase takes that phrase's side ("s/p right lumpectomy"); the
+        phrase's side is nobody else's."""
+        for (a, b), sides in self._history:
+            if a <= start and end <= b:
+                return sides
         if not self.mentions:
             return frozenset()
         if self.only is not None:
