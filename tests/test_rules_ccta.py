@@ -204,6 +204,50 @@ def test_nothing_coronary_gives_null_labels(extractor: CctaRuleExtractor) -> Non
     assert evidence == {}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "IMPRESSION: Severe three-vessel coronary artery disease. CAD-RADS 4.",
+        "IMPRESSION: CAD-RADS 4: significant left main disease.",
+        "IMPRESSION: CAD-RADS 4. Obstructive stenoses involving all three coronary arteries.",
+        "FINDINGS: Proximal LAD 70-99%. Mid RCA 80%.\nIMPRESSION: Severe stenosis in all three "
+        "epicardial vessels.",
+        "IMPRESSION: 3-vessel obstructive CAD.",
+        "IMPRESSION: Critical left main stenosis, CAD-RADS 4.",
+    ],
+)
+def test_a_left_main_or_three_vessel_pattern_in_words_is_4b(
+    extractor: CctaRuleExtractor, text: str
+) -> None:
+    labels, evidence = run(extractor, text)
+    assert labels["cad_rads"] == "4B"
+    assert evidence["cad_rads"]
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("IMPRESSION: Mild three-vessel nonobstructive disease. CAD-RADS 2.", "2"),
+        (
+            "IMPRESSION: No significant left main disease. Severe mid LAD stenosis. CAD-RADS 4.",
+            "4A",
+        ),
+        (
+            "IMPRESSION: The prior CTA showed severe three-vessel disease. Now severe proximal RCA "
+            "stenosis, CAD-RADS 4.",
+            "4A",
+        ),
+        ("IMPRESSION: Moderate three-vessel disease, CAD-RADS 3.", "3"),
+        ("FINDINGS: Occluded mid RCA. Severe three-vessel disease.", "5"),
+        ("IMPRESSION: CAD-RADS 4A despite severe three-vessel disease on the prior study.", "4A"),
+    ],
+)
+def test_words_that_are_no_4b_pattern_leave_the_category(
+    extractor: CctaRuleExtractor, text: str, category: str
+) -> None:
+    assert run(extractor, text)[0]["cad_rads"] == category
+
+
 # --- modifiers -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "modifiers"),

@@ -30,6 +30,11 @@ Grading conventions (see :mod:`extractors.rules.cadrads` for the CAD-RADS arithm
 
 Category: the CAD-RADS category stated in the report wins (impression first; indication and
 comparison sections, and "prior ... CAD-RADS" phrases, are skipped); otherwise it is derived.
+A stated "CAD-RADS 4" without its letter takes 4A or 4B from the grades, and 4B also when the
+report affirms obstructive left main or three-vessel disease in words ("severe three-vessel
+coronary artery disease", "significant left main disease", "severe stenoses in all three
+coronary arteries"; not mild, moderate or non-obstructive ones, not prior ones); without a
+stated category those words raise a derived 0-4A (or N) to 4B.
 Modifiers are the union of those stated after the category ("4A/P2/HRP/S") and those found:
 N any non-diagnostic segment or study; HRP "high-risk plaque" or two or more of positive
 remodeling, low-attenuation plaque, napkin-ring sign, spotty calcification (CAD-RADS 2.0);
@@ -224,6 +229,29 @@ _CAD_RADS_RE = re.compile(
     re.I,
 )
 _PRIOR_RE = re.compile(r"\b(?:prior|previous|previously|at\s+that\s+time)\b", re.I)
+# The CAD-RADS 4B patterns said in words: obstructive left main or three-vessel disease
+# ("severe three-vessel coronary artery disease", "significant left main disease", "severe
+# stenoses in all three coronary arteries"). Mild, moderate or non-obstructive ones are not 4B.
+_SEVERE_WORD = (
+    r"(?:severe|obstructive|significant|high[- ]grade|critical|flow[- ]limiting|"
+    r"(?:hemo|haemo)dynamically\s+significant)"
+)
+_THREE_VESSEL = r"(?:(?:three|3|triple)[\s-]*vessels?)"
+_FOUR_B_RE = re.compile(
+    r"(?<![\w-])(?:"
+    + _SEVERE_WORD
+    + r"\s+(?:(?:coronary|artery|atherosclerotic|obstructive)\s+)*(?:"
+    + _THREE_VESSEL
+    + r"|left\s+main|LM)(?:\s+coronary)?(?:\s+artery)?\s+(?:disease|stenos[ie]s|involvement|"
+    r"lesions?|narrowing|CAD)"
+    r"|" + _THREE_VESSEL + r"\s+" + _SEVERE_WORD + r"\s+(?:coronary\s+)?(?:artery\s+)?"
+    r"(?:disease|stenos[ie]s|CAD)"
+    r"|" + _SEVERE_WORD + r"\s+(?:stenos[ie]s|disease|narrowing)\s+(?:of|in|involving)\s+"
+    r"(?:all\s+three|each\s+of\s+the\s+three)\s+(?:major\s+)?(?:coronary\s+|epicardial\s+)?"
+    r"(?:vessels|arteries|territories)"
+    r")(?![\w-])",
+    re.I,
+)
 _TAIL_TOKEN_RE = re.compile(r"P\s*[0-4]|HRP|V|I\s*(?:\+/-|\+|-|–|±)|[NSGE]", re.I)
 _HRP_PHRASE_RE = re.compile(
     r"high[- ]risk\s+(?:plaque|features?)|vulnerable\s+plaque|\bHRP\b", re.I
@@ -604,14 +632,21 @@ class CctaRuleExtractor(RuleExtractor):
 
         stated = self._stated_category(sentences)
         derived = derive_cad_rads({**stenosis, **extra}, non_diagnostic=nd_flag)
+        four_b = _four_b_in_words(sentences)
         if stated is not None:
             category, stated_tail, stated_sentence = stated
-            if category == "4":
-                category = derived if derived in ("4A", "4B") else "4A"
             evidence["cad_rads"] = [evidence_of(stated_sentence)]
+            if category == "4":  # the subcategory: from the grades, else from the words
+                category = derived if derived in ("4A", "4B") else "4A"
+                if category == "4A" and four_b is not None:
+                    category = "4B"
+                    evidence["cad_rads"] = _unique_evidence([stated_sentence, four_b])
         else:
             category, stated_tail = derived, []
-            if derived is not None:
+            if four_b is not None and derived not in ("4B", "5"):
+                category = "4B"  # the words state more than the grades read per vessel
+                evidence["cad_rads"] = [evidence_of(four_b)]
+            elif derived is not None:
                 evidence["cad_rads"] = self._derived_evidence(findings, stenosis, derived)
 
         nd_sentences = [x for lst in findings.nondiag.values() for x in lst] + findings.global_nd
@@ -864,6 +899,25 @@ class CctaRuleExtractor(RuleExtractor):
         if category == "0":
             return "P0", None
         return None, None
+
+
+@sentence_cache
+def _states_four_b(text: str) -> bool:
+    """Whether a sentence affirms obstructive left main or three-vessel disease in words."""
+    if not _FOUR_B_RE.search(text):
+        return False
+    scope = analyze(text)
+    return any(_affirmed(scope, text, m) for m in _FOUR_B_RE.finditer(text))
+
+
+def _four_b_in_words(sentences: Sequence[Sentence]) -> Sentence | None:
+    """The first sentence (impression first) that states a CAD-RADS 4B pattern in words."""
+    ordered = [s for s in sentences if s.section == "impression"]
+    ordered += [s for s in sentences if s.section != "impression"]
+    for s in ordered:
+        if _PRIOR_RE.search(s.text) is None and _states_four_b(s.text):
+            return s
+    return None
 
 
 def _affirmed(scope: SentenceScope, text: str, m: re.Match[str]) -> bool:
