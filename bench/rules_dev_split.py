@@ -36,24 +36,16 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from extractors.gold.chestxray14 import CHESTXRAY14_MAP  # noqa: E402
+
 DATA = REPO.parent / "shared" / "data" / "cxr_openi"
 EIGHT = (
     "Atelectasis,Cardiomegaly,Pleural Effusion,Pneumonia,Pneumothorax,Consolidation,Edema,"
     "Lung Lesion"
 )
 PARTS = ("tune", "check")
-# CheXpert name -> NegBio ChestX-ray14 gold columns (as rrief evaluate maps them)
-GOLD_COLUMNS = {
-    "Atelectasis": ["Atelectasis"],
-    "Cardiomegaly": ["Cardiomegaly"],
-    "Pleural Effusion": ["Effusion"],
-    "Pneumonia": ["Pneumonia"],
-    "Pneumothorax": ["Pneumothorax"],
-    "Consolidation": ["Consolidation"],
-    "Edema": ["Edema"],
-    "Lung Lesion": ["Mass", "Nodule"],
-    "No Finding": ["normal"],
-}
 
 
 def part(report_id: str) -> str:
@@ -163,7 +155,7 @@ def show_errors(finding: str, reports_csv: Path, gold_csv: Path, pred: Path) -> 
         rec = preds.get(r["uid"], {})
         state = (rec.get("labels") or {}).get(finding, "error")
         predicted = state == "positive"
-        actual = any(gold_by_id[r["uid"]][c] == "1" for c in GOLD_COLUMNS[finding])
+        actual = any(gold_by_id[r["uid"]][c] == "1" for c in CHESTXRAY14_MAP[finding])
         if predicted != actual:
             kind = "FP" if predicted else "FN"
             evidence = [e["text"] for e in (rec.get("evidence") or {}).get(finding, [])]
@@ -187,8 +179,9 @@ def main() -> None:
         workdir = Path(tmp)
         files = split_files(workdir, args.data)
         if args.errors:
-            if args.errors not in GOLD_COLUMNS:
-                raise SystemExit(f"unknown finding {args.errors!r}; one of {list(GOLD_COLUMNS)}")
+            if args.errors not in CHESTXRAY14_MAP:
+                known = list(CHESTXRAY14_MAP)
+                raise SystemExit(f"unknown finding {args.errors!r}; one of {known}")
             reports_csv, gold_csv, _ = files["tune"]
             extract(reports_csv, workdir / "tune.jsonl")
             show_errors(args.errors, reports_csv, gold_csv, workdir / "tune.jsonl")

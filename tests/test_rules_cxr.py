@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from extractors.gold.chestxray14 import CHESTXRAY14_MAP
 from extractors.results import ExtractionResult, ReportInput
 from extractors.rules.cxr import CxrRuleExtractor
 from extractors.schemas import get_schema
@@ -24,17 +25,6 @@ EIGHT = [
     "Edema",
     "Lung Lesion",
 ]
-# Open-i gold (ChestX-ray14 names) -> CheXpert names.
-GOLD_COLUMNS = {
-    "Atelectasis": ["Atelectasis"],
-    "Cardiomegaly": ["Cardiomegaly"],
-    "Pleural Effusion": ["Effusion"],
-    "Pneumonia": ["Pneumonia"],
-    "Pneumothorax": ["Pneumothorax"],
-    "Consolidation": ["Consolidation"],
-    "Edema": ["Edema"],
-    "Lung Lesion": ["Mass", "Nodule"],
-}
 
 
 @pytest.fixture(scope="module")
@@ -446,7 +436,7 @@ def test_openi_dev_f1(extractor: CxrRuleExtractor) -> None:
         g = gold[str(result.report_id)]
         for f in EIGHT:
             predicted = result.labels[f] == "positive"
-            actual = any(g[c] == "1" for c in GOLD_COLUMNS[f])
+            actual = any(g[c] == "1" for c in CHESTXRAY14_MAP[f])
             counts[f][0] += predicted and actual
             counts[f][1] += predicted and not actual
             counts[f][2] += actual and not predicted
