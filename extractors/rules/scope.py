@@ -315,19 +315,22 @@ class SentenceScope:
     def _word_count(self, a: int, b: int) -> int:
         """``len(self.text[a:b].split())`` from precomputed word offsets."""
         if self._word_starts is None:
+            # (ends first: a scope is shared through the cache, and another thread that sees
+            # the starts set must find the ends too)
             spans = [m.span() for m in _WORD_RE.finditer(self.text)]
-            self._word_starts = [s for s, _ in spans]
             self._word_ends = [e for _, e in spans]
+            self._word_starts = [s for s, _ in spans]
         # words overlapping [a, b): those starting before b, less those ending at or before a
         return bisect_left(self._word_starts, b) - bisect_right(self._word_ends, a)
 
     def _index_commas(self) -> list[int]:
-        if self._commas is None:
-            self._commas = [m.start() for m in _COMMA_RE.finditer(self.text)]
+        if self._commas is None:  # set last, for the same reason as in _word_count
+            commas = [m.start() for m in _COMMA_RE.finditer(self.text)]
             self._coordinators = [m.start() for m in _COORDINATOR_RE.finditer(self.text)]
             self._closing_commas = [
-                c for c in self._commas if not _COORDINATOR_AFTER_RE.match(self.text, c + 1)
+                c for c in commas if not _COORDINATOR_AFTER_RE.match(self.text, c + 1)
             ]
+            self._commas = commas
         return self._commas
 
     def _closes_list(self, a: int, b: int) -> bool:
