@@ -257,7 +257,8 @@ def test_429_and_5xx_are_retried_with_backoff_then_succeed(scripted: Any) -> Non
     assert body["response_format"]["json_schema"]["strict"] is True
     assert body["messages"][0]["role"] == "system"  # the fixed instruction first
     assert body["messages"][1] == {"role": "user", "content": REPORT.text}
-    assert 0 < body["max_tokens"] < 4000
+    assert 0 < body["max_completion_tokens"] < 4000
+    assert "max_tokens" not in body  # deprecated for chat completions
 
 
 def test_retries_give_up_after_max_retries(scripted: Any) -> None:

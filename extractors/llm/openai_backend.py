@@ -2,8 +2,9 @@
 
 The adapter is chosen by ``model=<adapter name>``; the output is constrained with
 ``response_format={"type": "json_schema", ...}`` (what vLLM >= 0.12 accepts; the old
-``guided_json`` is gone), decoding is greedy (``temperature=0``) and ``max_tokens`` is the
-schema's longest possible answer. Each answer is parsed and validated by the schema.
+``guided_json`` is gone), decoding is greedy (``temperature=0``) and the token limit
+(``max_completion_tokens`` for chat, ``max_tokens`` for completions) is the schema's longest
+possible answer. Each answer is parsed and validated by the schema.
 
 How it talks to the server:
 
@@ -256,11 +257,11 @@ class OpenAIExtractor(Extractor):
     def _complete(self, report_text: str, constrained: bool = True) -> tuple[str, str | None]:
         """One completion for one report: (text, finish_reason)."""
         messages = build_messages(self.schema, report_text)
-        body: dict[str, Any] = {
-            "model": self.adapter,
-            "temperature": 0,
-            "max_tokens": self.max_tokens,
-        }
+        body: dict[str, Any] = {"model": self.adapter, "temperature": 0}
+        # Chat completions deprecated ``max_tokens`` for ``max_completion_tokens`` (vLLM and
+        # ``rrief serve`` accept both); the legacy completions API only knows ``max_tokens``.
+        limit = "max_completion_tokens" if self.options.api == "chat" else "max_tokens"
+        body[limit] = self.max_tokens
         if constrained:
             body["response_format"] = {
                 "type": "json_schema",
