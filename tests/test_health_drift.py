@@ -44,14 +44,22 @@ def test_fisher_exact_textbook_value_and_symmetry() -> None:
     assert fisher_exact(5, 10, 5, 10).p_value == pytest.approx(1.0)
 
 
-def test_fisher_matches_scipy_on_random_tables() -> None:
-    stats = pytest.importorskip("scipy.stats", reason="scipy not installed: cross-check skipped")
+def test_z_test_matches_scipy_chi_square_and_dispersion_widens_it() -> None:
+    """The pooled z-test (ours, for the dispersion factor) squared is Pearson's chi-square of
+    the 2x2 table without continuity correction; dispersion d divides z by sqrt(d)."""
+    from scipy import stats
+
     rng = np.random.default_rng(7)
     for _ in range(40):
-        n1, n0 = int(rng.integers(1, 60)), int(rng.integers(1, 300))
-        x1, x0 = int(rng.integers(0, n1 + 1)), int(rng.integers(0, n0 + 1))
-        expected = stats.fisher_exact([[x1, n1 - x1], [x0, n0 - x0]]).pvalue
-        assert fisher_exact(x1, n1, x0, n0).p_value == pytest.approx(expected, rel=1e-6, abs=1e-12)
+        n1, n0 = int(rng.integers(20, 200)), int(rng.integers(100, 3000))
+        x1, x0 = int(rng.integers(1, n1)), int(rng.integers(1, n0))
+        table = [[x1, n1 - x1], [x0, n0 - x0]]
+        chi2 = stats.chi2_contingency(table, correction=False)
+        test = two_proportion_z(x1, n1, x0, n0)
+        assert test.p_value == pytest.approx(chi2.pvalue, rel=1e-9, abs=1e-15)
+        widened = two_proportion_z(x1, n1, x0, n0, dispersion=4.0)
+        assert widened.statistic == pytest.approx(test.statistic / 2.0)
+        assert widened.p_value >= test.p_value
 
 
 def test_small_expected_counts_use_fisher() -> None:

@@ -1,8 +1,8 @@
-"""Small, dependency-free statistics for drift checks: two-proportion tests and FDR control.
+"""Statistics for drift checks: two-proportion tests and FDR control.
 
-Why our own: the project does not depend on scipy, and the three pieces needed here (a pooled
-two-proportion z-test, Fisher's exact test for small counts, Benjamini-Hochberg q-values) are
-short and easy to verify against textbook values (see ``tests/test_health_drift.py``).
+Fisher's exact test and Benjamini-Hochberg come from ``scipy.stats`` (installed with Great
+Expectations); the pooled two-proportion z-test is ours because it takes a dispersion factor
+(quasi-binomial variance for overdispersed daily counts), which no scipy test does.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
+from scipy import stats
 
 # Cochran's rule: the normal approximation is trusted when every expected cell count >= 5.
 MIN_EXPECTED_CELL = 5.0
@@ -27,11 +29,6 @@ class ProportionTest(BaseModel):
     method: Method
     statistic: float | None
     p_value: float
-
-
-def normal_sf(z: float) -> float:
-    """Upper tail of the standard normal, P(Z > z)."""
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
 def _check_counts(x1: int, n1: int, x0: int, n0: int) -> None:
@@ -51,34 +48,19 @@ def two_proportion_z(x1: int, n1: int, x0: int, n0: int, dispersion: float = 1.0
     if var <= 0.0:
         return ProportionTest(method="z", statistic=0.0, p_value=1.0)
     z = (x1 / n1 - x0 / n0) / math.sqrt(var)
-    return ProportionTest(method="z", statistic=z, p_value=min(1.0, 2.0 * normal_sf(abs(z))))
-
-
-def _log_choose(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+    return ProportionTest(
+        method="z", statistic=z, p_value=min(1.0, 2.0 * float(stats.norm.sf(abs(z))))
+    )
 
 
 def fisher_exact(x1: int, n1: int, x0: int, n0: int) -> ProportionTest:
-    """Two-sided Fisher exact test of the 2x2 table [[x1, n1-x1], [x0, n0-x0]].
-
-    Conditional on the margins, x1 is hypergeometric; the p-value sums the probabilities of all
-    tables no more likely than the observed one (the usual "minimum likelihood" two-sided rule,
-    with a relative tolerance for floating-point ties).
-    """
+    """Two-sided Fisher exact test of the 2x2 table [[x1, n1-x1], [x0, n0-x0]]
+    (``scipy.stats.fisher_exact``: the sum of the tables no more likely than the observed one)."""
     _check_counts(x1, n1, x0, n0)
     if n1 == 0 or n0 == 0:
         return ProportionTest(method="none", statistic=None, p_value=1.0)
-    n, k = n1 + n0, x1 + x0
-    lo, hi = max(0, n1 - (n - k)), min(k, n1)
-    log_total = _log_choose(n, n1)
-
-    def log_pmf(i: int) -> float:
-        return _log_choose(k, i) + _log_choose(n - k, n1 - i) - log_total
-
-    observed = log_pmf(x1)
-    cutoff = observed + math.log1p(1e-7)
-    p = sum(math.exp(lp) for i in range(lo, hi + 1) if (lp := log_pmf(i)) <= cutoff)
-    return ProportionTest(method="fisher", statistic=None, p_value=min(1.0, p))
+    result = stats.fisher_exact([[x1, n1 - x1], [x0, n0 - x0]], alternative="two-sided")
+    return ProportionTest(method="fisher", statistic=None, p_value=min(1.0, float(result.pvalue)))
 
 
 def compare_proportions(
@@ -112,18 +94,12 @@ def dispersion_factor(counts: Sequence[tuple[int, int]]) -> float:
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
-    """Benjamini-Hochberg adjusted p-values (q-values), in the input order.
+    """Benjamini-Hochberg adjusted p-values (q-values), in the input order
+    (``scipy.stats.false_discovery_control``).
 
     Flagging ``q <= alpha`` controls the false discovery rate at ``alpha`` over the family.
     """
-    m = len(p_values)
-    if m == 0:
+    if len(p_values) == 0:
         return []
-    order = sorted(range(m), key=lambda i: p_values[i])
-    q = [1.0] * m
-    running = 1.0
-    for rank in range(m, 0, -1):
-        i = order[rank - 1]
-        running = min(running, p_values[i] * m / rank)
-        q[i] = min(1.0, running)
-    return q
+    q = stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")
+    return [min(1.0, float(v)) for v in q]
