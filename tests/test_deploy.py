@@ -41,6 +41,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from tests.ci import skip_unless_ci
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -327,7 +329,7 @@ def test_compose_client_accepts_the_file(
 ) -> None:
     client = _compose_client()
     if client is None:
-        pytest.skip(
+        skip_unless_ci(
             "no `docker compose` or `docker-compose` client (apt-get install docker-compose)"
         )
     env_file = tmp_path / "test.env"

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from extractors.health import run_health_check
 from extractors.health.app import create_app
+from tests.ci import skip_unless_ci
 from tests.health_data import fill_month, window_start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,7 +273,7 @@ def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_page_in_headless_chromium(served: str, tmp_path: Path) -> None:
     if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
-        pytest.skip("no /usr/bin/chromium: install Debian's chromium (apt-get install chromium)")
+        skip_unless_ci("no /usr/bin/chromium: install Debian's chromium (apt-get install chromium)")
     shot = tmp_path / "health.png"
     run = _chromium(
         "--window-size=1100,1400", f"--screenshot={shot}", served, profile=tmp_path / "p1"
