@@ -5,22 +5,32 @@ Runs once a day over the previous 24 hours of finalized reports (the data interv
 day: `CronTriggerTimetable` with a one-day interval, so catchup and backfills cover each day
 exactly once).
 
-1. **prepare_warehouse** — Alembic migrations and roles (idempotent).
+1. **check_warehouse** — the warehouse is at this code's Alembic revision, else the run fails
+   saying to run `rrief warehouse upgrade` (airflow-init does it on deploy; no DAG run migrates).
 2. **fetch** — the interval's reports from the RIS (`RRIEF_RIS_*`), pseudonymized (keyed HMAC,
-   `RRIEF_PSEUDONYM_KEY` or the `rrief_pseudonym_key` variable), UPSERTed into `raw.reports`.
-3. **plan** — small batch descriptors per report type (key ranges; never report text in XCom).
-4. **extract** — one mapped task per batch: extract with `RRIEF_BACKEND`, validate with the
-   schema's Great Expectations suites, load passing rows, quarantine failing ones, record
-   metrics — one transaction per batch. LLM backends run on the `gpu` queue in the `llm` pool.
-5. **summarize** — run totals into `ops.run_metrics`.
-6. **dbt_build** — staging → intermediate → marts and their tests; publishes the
+   `RRIEF_PSEUDONYM_KEY` or the `rrief_pseudonym_key` variable), UPSERTed into `raw.reports`;
+   the `RRIEF_FETCH_LOOKBACK_DAYS` before it are re-read for late and amended reports.
+3. **reconcile** — RIS vs warehouse report counts per day (`RRIEF_RECONCILE_DAYS`); a
+   difference is an `ops.alerts` row and a failed task.
+4. **plan** / **plan_llm** — small batch descriptors per report type (key ranges; never report
+   text in XCom), the look-back's not yet extracted reports included. `plan` plans when
+   `RRIEF_BACKEND` is rules, `plan_llm` when it is hf or openai; the other plans nothing. The
+   backend is read when they run, never when this file is parsed.
+5. **extract** / **extract_llm** — one mapped task per batch, named by report type and key
+   range: extract with `RRIEF_BACKEND`, validate with the schema's Great Expectations suites
+   (results kept in `RRIEF_GX_DIR`, Data Docs on the health page), load passing rows,
+   quarantine failing ones, record metrics — one transaction per batch. `extract_llm` runs on
+   the GPU worker's `gpu` queue in the `llm` pool.
+6. **summarize** — run totals into `ops.run_metrics`.
+7. **dbt_build** — staging → intermediate → marts and their tests; publishes the
    `rrief_marts` asset for downstream DAGs. Trigger with `{"run_dbt": false}` to skip it.
-7. **check_health** — label prevalence against the trailing 4 weeks, invalid-output rate and
+8. **check_health** — label prevalence against the trailing 4 weeks, invalid-output rate and
    volume; a finding writes `ops.alerts` rows and fails the task with the reason
    (docs/health.md).
 
-Running a day twice changes nothing; every failed attempt is recorded in `ops.task_failures`.
-All logic lives in `extractors.pipeline`; this file only wires it.
+Every failed task is recorded in `ops.task_failures` and sent by mail and/or webhook
+(`RRIEF_ALERT_*`). Running a day twice changes nothing. All logic lives in
+`extractors.pipeline`; this file only wires it.
 """
 
 from __future__ import annotations
@@ -31,21 +41,18 @@ from typing import Any
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from extractors.pipeline import tasks
-from extractors.settings import get_settings
 
 MARTS = Asset(name="rrief_marts", uri="rrief://warehouse/marts")
-
-# LLM extraction needs the GPU worker and is throttled by the `llm` pool; rules run anywhere.
-_LLM = get_settings().backend in ("hf", "openai")
-EXTRACT_ROUTING: dict[str, Any] = {"queue": "gpu", "pool": "llm"} if _LLM else {}
+LLM_ROUTING: dict[str, Any] = {"queue": "gpu", "pool": "llm"}  # the GPU worker's queue and pool
+BATCH_NAME = "{{ batch_label }}"  # set by tasks.extract: report type, key range, size
 
 default_args: dict[str, Any] = {
     "owner": "rrief",
     "retries": 2,
     "retry_delay": timedelta(minutes=1),
-    "retry_exponential_backoff": True,
+    "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=30),
-    "on_failure_callback": tasks.on_failure,
+    "on_failure_callback": [tasks.on_failure, tasks.AlertNotifier()],
 }
 
 
@@ -62,40 +69,51 @@ default_args: dict[str, Any] = {
 )
 def rrief_daily() -> None:
     @task
-    def prepare_warehouse() -> str:
-        return tasks.prepare_warehouse(get_current_context())
+    def check_warehouse() -> str:
+        return tasks.check_warehouse(get_current_context())
 
     @task
-    def fetch(revision: str) -> dict[str, Any]:
+    def fetch() -> dict[str, Any]:
         return tasks.fetch(get_current_context())
 
-    @task
-    def plan(fetched: dict[str, Any]) -> list[dict[str, Any]]:
-        return tasks.plan(get_current_context())
+    @task(retries=0)  # a difference is a finding; retrying only repeats it
+    def reconcile() -> dict[str, Any]:
+        return tasks.reconcile(get_current_context())
 
-    @task(retries=3, **EXTRACT_ROUTING)
+    @task
+    def plan() -> list[dict[str, Any]]:
+        return tasks.plan(get_current_context(), llm=False)
+
+    @task
+    def plan_llm() -> list[dict[str, Any]]:
+        return tasks.plan(get_current_context(), llm=True)
+
+    @task(retries=3, map_index_template=BATCH_NAME)
     def extract(descriptor: dict[str, Any]) -> dict[str, Any]:
         return tasks.extract(descriptor, get_current_context())
 
-    @task
-    def summarize(summaries: list[dict[str, Any]]) -> dict[str, int]:
-        # index instead of iterating: iteration probes one XCom past the end (a logged 404)
-        return tasks.summarize([summaries[i] for i in range(len(summaries))], get_current_context())
+    @task(retries=3, map_index_template=BATCH_NAME, **LLM_ROUTING)
+    def extract_llm(descriptor: dict[str, Any]) -> dict[str, Any]:
+        return tasks.extract(descriptor, get_current_context())
+
+    @task(trigger_rule="none_failed")  # one of the two extract tasks maps over no batch
+    def summarize(rules: list[dict[str, Any]], llm: list[dict[str, Any]]) -> dict[str, int]:
+        return tasks.summarize([*rules[:], *llm[:]], get_current_context())  # one read each
 
     @task(outlets=[MARTS])
-    def dbt_build(totals: dict[str, int]) -> dict[str, Any]:
+    def dbt_build() -> dict[str, Any]:
         return tasks.dbt_build(get_current_context())
 
     @task(retries=0)  # a failed check is a finding; retrying only repeats it
-    def check_health(totals: dict[str, int]) -> dict[str, Any]:
+    def check_health() -> dict[str, Any]:
         from extractors.health import check_from_context
 
         return check_from_context(get_current_context())
 
-    batches = plan(fetch(prepare_warehouse()))
-    totals = summarize(extract.expand(descriptor=batches))
-    dbt_build(totals)
-    check_health(totals)
+    rules, llm = plan(), plan_llm()
+    check_warehouse() >> fetch() >> [rules, llm, reconcile()]
+    totals = summarize(extract.expand(descriptor=rules), extract_llm.expand(descriptor=llm))
+    totals >> [dbt_build(), check_health()]
 
 
 rrief_daily()

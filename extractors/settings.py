@@ -130,6 +130,29 @@ class Settings(BaseSettings):
         default=1_000_000, ge=1024, description="largest request body the workbench accepts"
     )
 
+    fetch_lookback_days: int = Field(
+        default=2, ge=0, le=60, description="re-read this many earlier days each run (late reports)"
+    )
+    reconcile_days: int = Field(
+        default=7, ge=1, le=366, description="days whose RIS and warehouse counts are compared"
+    )
+    gx_dir: str = Field(
+        default=".rrief/gx",
+        description="Great Expectations validation results and Data Docs; empty = not kept",
+    )
+    alert_email_to: str = Field(
+        default="", description="comma-separated recipients of failure and health alert mail"
+    )
+    alert_email_from: str = Field(
+        default="", description="sender of alert mail (default: the SMTP connection's from_email)"
+    )
+    alert_smtp_conn_id: str = Field(
+        default="smtp_default", description="Airflow connection of the SMTP server for alert mail"
+    )
+    alert_webhook_url: str = Field(
+        default="", repr=False, description="URL that receives each alert as a JSON POST"
+    )
+
     def adapter_for(self, schema_name: str) -> str:
         """The adapter for ``schema_name``: ``RRIEF_ADAPTER`` as is, or its ``schema=adapter``
         entry when it lists one per schema (an adapter only knows the schema it was trained on).

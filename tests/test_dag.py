@@ -3,9 +3,16 @@ with ``dag.test()`` on the demo RIS (SQLite Airflow metadata DB, real PostgreSQL
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -58,19 +65,45 @@ def test_dag_is_declared_as_the_contract_says(dag: Any) -> None:
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.doc_md and "rrief_daily" in dag.doc_md
     assert set(dag.task_ids) == {
-        "check_health",
-        "prepare_warehouse",
+        "check_warehouse",
         "fetch",
+        "reconcile",
         "plan",
+        "plan_llm",
         "extract",
+        "extract_llm",
         "summarize",
         "dbt_build",
+        "check_health",
     }
-    extract = dag.get_task("extract")
-    assert extract.retries == 3 and extract.retry_exponential_backoff
-    assert extract.on_failure_callback
+    for name in ("extract", "extract_llm"):
+        extract = dag.get_task(name)
+        assert extract.retries == 3 and extract.retry_exponential_backoff == 2.0
+        assert extract.map_index_template == "{{ batch_label }}"
+        names = {type(cb).__name__ for cb in extract.on_failure_callback}
+        assert names == {"function", "AlertNotifier"}  # ops.task_failures and the notifier
+    # LLM batches run on the GPU worker's queue and pool; rules batches anywhere
+    llm, rules = dag.get_task("extract_llm"), dag.get_task("extract")
+    assert (llm.queue, llm.pool) == ("gpu", "llm")
+    assert rules.queue != "gpu" and rules.pool != "llm"
     assert [a.uri for a in dag.get_task("dbt_build").outlets] == ["rrief://warehouse/marts"]
+    # order by >>, not by unused arguments
+    assert dag.get_task("check_warehouse").downstream_task_ids == {"fetch"}
+    assert dag.get_task("fetch").downstream_task_ids == {"plan", "plan_llm", "reconcile"}
     assert dag.get_task("plan").downstream_task_ids == {"extract"}
+    assert dag.get_task("plan_llm").downstream_task_ids == {"extract_llm"}
+    assert dag.get_task("summarize").downstream_task_ids == {"dbt_build", "check_health"}
+    assert dag.get_task("summarize").trigger_rule == "none_failed"
+
+
+def test_dag_file_reads_no_settings_when_parsed() -> None:
+    """Parsing the DAG (every dag-processor loop) must not depend on RRIEF_* settings."""
+    import ast
+
+    tree = ast.parse(Path(DAGS_FOLDER, "rrief_daily.py").read_text(encoding="utf-8"))
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert "get_settings" not in names and "environ" not in names and "getenv" not in names
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +125,78 @@ def pipeline_env(
     yield warehouse_url
     os.environ.clear()
     os.environ.update(saved)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MailSink:
+    """A real SMTP server on loopback (aiosmtpd) that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def mail_sink() -> Iterator[tuple[MailSink, int]]:
+    from aiosmtpd.controller import Controller
+
+    sink, port = MailSink(), _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def webhook_sink() -> Iterator[tuple[list[dict[str, Any]], str]]:
+    """A local HTTP server that keeps the JSON bodies POSTed to it."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield received, f"http://127.0.0.1:{server.server_address[1]}/hooks/rrief?token=secret"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def alert_environment(smtp_port: int, webhook_url: str) -> dict[str, str]:
+    """Settings and the Airflow SMTP connection that send alerts to the local sinks."""
+    connection = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": smtp_port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 0, "timeout": 10},
+    }
+    return {
+        "RRIEF_ALERT_EMAIL_TO": "data-team@hospital.example, oncall@hospital.example",
+        "RRIEF_ALERT_EMAIL_FROM": "rrief@hospital.example",
+        "RRIEF_ALERT_SMTP_CONN_ID": "rrief_test_smtp",
+        "AIRFLOW_CONN_RRIEF_TEST_SMTP": json.dumps(connection),
+        "RRIEF_ALERT_WEBHOOK_URL": webhook_url,
+    }
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple]]:
@@ -177,17 +282,26 @@ def test_dag_runs_end_to_end_idempotently(
 
 @pytest.mark.slow
 def test_dag_quarantines_forced_validation_failures(
-    dag: Any, pipeline_env: str, warehouse_engine: Engine
+    dag: Any,
+    pipeline_env: str,
+    warehouse_engine: Engine,
+    mail_sink: tuple[MailSink, int],
+    webhook_sink: tuple[list[dict[str, Any]], str],
 ) -> None:
     pg.truncate_warehouse(warehouse_engine)
-    os.environ.update(RRIEF_VALIDATION_MAX_POSITIVE_RATE="0.01", RRIEF_VALIDATION_MIN_REPORTS="1")
+    sink, smtp_port = mail_sink
+    hooks, hook_url = webhook_sink
+    forced = {
+        "RRIEF_VALIDATION_MAX_POSITIVE_RATE": "0.01",
+        "RRIEF_VALIDATION_MIN_REPORTS": "1",
+        **alert_environment(smtp_port, hook_url),
+    }
+    os.environ.update(forced)
     try:
         dr, states = run_dag(dag, logical_dates(DAY, 1)[1], run_dbt=False)
     finally:
-        del (
-            os.environ["RRIEF_VALIDATION_MAX_POSITIVE_RATE"],
-            os.environ["RRIEF_VALIDATION_MIN_REPORTS"],
-        )
+        for name in forced:
+            del os.environ[name]
     with warehouse_engine.connect() as conn:
         n_typed = conn.execute(
             text("SELECT count(*) FROM raw.reports WHERE report_type IS NOT NULL")
@@ -204,15 +318,61 @@ def test_dag_quarantines_forced_validation_failures(
         reasons = conn.execute(
             text("SELECT failed_expectations -> 0 ->> 'reason' FROM raw.quarantine LIMIT 1")
         ).scalar_one()
+        kept = conn.execute(
+            text(
+                "SELECT schema_name, table_name, success, result_path FROM ops.validation_results "
+                "WHERE run_id = :r ORDER BY success, result_path"
+            ),
+            {"r": dr.run_id},
+        ).all()
     assert n_q > 0 and n_ext + n_q == n_typed
     assert metrics[0] == n_typed == metrics[1] + metrics[2] + metrics[3]
     assert metrics[2] == n_q
     assert "prevalence sanity limit" in reasons
     # Every task did its job; the health check then fails the run on purpose, because a day
-    # with this many quarantined rows is exactly what data engineers must hear about.
-    assert {t: st for t, st in states.items() if st != "success"} == {"check_health": "failed"}
+    # with this many quarantined rows is exactly what data engineers must hear about. The rules
+    # backend planned nothing for the GPU route, so extract_llm mapped over no batch.
+    assert {t: st for t, st in states.items() if st != "success"} == {
+        "check_health": "failed",
+        "extract_llm": "skipped",
+    }
     with warehouse_engine.connect() as conn:
         checks = conn.execute(
             text("SELECT DISTINCT check_name FROM ops.alerts WHERE run_id = :r"), {"r": dr.run_id}
         ).scalars()
         assert "invalid_output_rate" in set(checks)
+
+    # the failure reached people: one mail through the SMTP provider, one webhook POST
+    (mail,) = sink.messages
+    assert mail["Subject"] == "[RRIEF] rrief_daily.check_health failed for 2025-03-03"
+    assert mail["From"] == "rrief@hospital.example"
+    assert "data-team@hospital.example" in mail["To"] and "oncall@hospital.example" in mail["To"]
+    body = next(p for p in mail.walk() if p.get_content_type() == "text/html")
+    html = body.get_payload(decode=True).decode()
+    assert "PipelineHealthError" in html and "invalid-output rate" in html
+    (hook,) = hooks
+    assert hook["task_id"] == "check_health" and hook["run_id"] == dr.run_id
+    assert hook["subject"] == mail["Subject"] and "invalid-output rate" in hook["text"]
+
+    # every batch's GX results were kept; the failed ones open as GX Data Docs pages
+    gx_dir = os.environ["RRIEF_GX_DIR"]
+    assert {row.table_name for row in kept} >= {"labels", "prevalence"}
+    failed = [row for row in kept if not row.success]
+    assert failed and all(row.table_name == "prevalence" for row in failed)
+    for row in kept:
+        assert Path(gx_dir, "validations", f"{row.result_path}.json").is_file()
+    from fastapi.testclient import TestClient
+
+    from extractors.health.app import create_app
+
+    client = TestClient(create_app(lambda: warehouse_engine, gx_dir=gx_dir))
+    page = client.get("/", params={"last_day": "2025-03-03", "days": 7}).text
+    link = f"data-docs/{failed[0].result_path}"
+    assert "Validation results" in page and link in page
+    docs = client.get(f"/{link}")
+    assert docs.status_code == 200, docs.text
+    shown = " ".join(re.sub(r"<[^>]+>", " ", docs.text).split())  # the page as text
+    assert "Expectation Validation Result" in shown and "Status: Failed" in shown
+    assert "positive Pleural Effusion" in shown  # the finding whose share was too high
+    assert docs.headers["content-security-policy"].startswith("default-src 'none'")
+    assert client.get("/data-docs/../../etc/passwd").status_code in (400, 404)

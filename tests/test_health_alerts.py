@@ -1,6 +1,6 @@
 """The daily health check on a real warehouse: a label shift and a burst of invalid outputs
 write ``ops.alerts`` rows and raise ``PipelineHealthError``; a rerun replaces rather than
-duplicates; a normal day passes; the 0002 migration matches the models."""
+duplicates; a normal day passes; the alert migrations match the models."""
 
 from __future__ import annotations
 
@@ -176,7 +176,7 @@ def test_alerts_migration_matches_the_models(pg_url_fresh: str) -> None:
 
     engine = create_engine(pg_url_fresh)
     try:
-        assert migrate.upgrade(engine, "0002_alerts") == "0002_alerts"
+        assert migrate.upgrade(engine) == migrate.head_revision()
         with engine.connect() as conn:
             ctx = MigrationContext.configure(
                 conn,
@@ -186,14 +186,26 @@ def test_alerts_migration_matches_the_models(pg_url_fresh: str) -> None:
                     "include_name": lambda name, type_, _: (
                         type_ != "schema" or name in ("raw", "ops")
                     ),
-                    # at 0002 only ops.alerts is compared: later revisions add other tables
-                    # and columns (test_warehouse compares everything at the head)
+                    # only ops.alerts is compared here (test_warehouse compares everything)
                     "include_object": lambda obj, name, type_, *_: (
                         _table_of(obj, type_) in (None, ("ops", "alerts"))
                     ),
                 },
             )
             assert compare_metadata(ctx, models.metadata) == []
+        migrate.downgrade(
+            engine, "0004_report_provenance"
+        )  # 0005: validation index, reconciliation
+        with engine.connect() as conn:
+            regclass = "SELECT to_regclass('ops.validation_results')"
+            assert conn.execute(text(regclass)).scalar_one() is None
+            check = conn.execute(
+                text(
+                    "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = 'ops.alerts'::regclass AND contype = 'c'"
+                )
+            ).scalar_one()
+            assert "volume" in check and "reconciliation" not in check
         migrate.downgrade(engine, "0001_initial")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT to_regclass('ops.alerts')")).scalar_one() is None

@@ -3,6 +3,8 @@ with a precise reason, and real rule-extractor output on realistic reports passe
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,3 +190,52 @@ def test_prevalence_policy_is_configurable() -> None:
 
 def test_empty_batch() -> None:
     assert validate_results(CXR, []) == []
+
+
+def test_kept_results_are_gx_results_and_render_as_data_docs(tmp_path: Path) -> None:
+    from extractors.validate import ValidationRun, validate_batch
+    from extractors.validate.store import (
+        MAX_STORED_CHARS,
+        load_result,
+        render_result_page,
+        result_file,
+    )
+
+    run = ValidationRun(
+        root=tmp_path,
+        run_name="scheduled__2025-03-04T02:00:00+00:00",
+        run_time=datetime(2025, 3, 4, 2, tzinfo=UTC),
+        batch="cxr 0a1b2c3d..9f8e7d6c (3)",
+    )
+    long_value = "small left effusion seen on the frontal view, " * 3  # a model's prose
+    items = [
+        cxr_item("r1"),
+        cxr_item("r2", **{"Pneumothorax": "maybe"}),
+        cxr_item("r3", **{"Cardiomegaly": long_value}),
+    ]
+    batch = validate_batch(CXR, items, ValidationPolicy(), run)
+    assert [v.passed for v in batch.verdicts] == [True, False, False]
+    assert batch.verdicts == validate_results(CXR, items)  # keeping changes no verdict
+    assert long_value in batch.verdicts[2].failures[0].reason  # the caller's result is intact
+    by_table = {s.table_name: s for s in batch.stored}
+    assert set(by_table) == {"labels", "evidence"}  # 3 reports: below the prevalence minimum
+    labels = by_table["labels"]
+    assert not labels.success and labels.unsuccessful >= 1 and labels.n_rows > 3
+    assert by_table["evidence"].success
+    # the GX layout: suite parts / run name / run time / batch, all file-name safe
+    assert labels.result_path.startswith(f"{CXR.id}/labels/")
+    assert "/scheduled__2025-03-04T02_00_00_00_00/20250304T020000.000000Z/" in labels.result_path
+    path = result_file(tmp_path, labels.result_path)
+    assert path.is_file() and path.parents[3].name == "labels"
+    stored = path.read_text(encoding="utf-8")
+    assert "maybe" in stored and long_value not in stored  # long strings cut before storing
+    assert f"{long_value[:MAX_STORED_CHARS]}\\u2026 ({len(long_value)} chars)" in stored
+    back = load_result(tmp_path, labels.result_path)
+    assert back.success is False and back.meta["rrief"]["batch"] == run.batch
+    html = render_result_page(back)
+    assert "expect_column_values_to_be_in_set" in html or "values must belong" in html
+    assert "Pneumothorax=maybe" in html
+    with pytest.raises(ValueError, match="not a stored validation result"):
+        result_file(tmp_path, "../../etc/passwd")
+    with pytest.raises(FileNotFoundError):
+        load_result(tmp_path, "cxr/labels/nope")

@@ -55,6 +55,7 @@ def demo_environment(
         "RRIEF_RIS_URL": ris_url(workdir / "ris.sqlite"),
         "RRIEF_RIS_TABLE": RIS_TABLE,
         "RRIEF_RIS_SOURCE": "demo-ris",
+        "RRIEF_GX_DIR": str((workdir / "gx").resolve()),
     }
 
 
@@ -121,12 +122,22 @@ def run_demo(
 ) -> DemoResult:
     """Seed, run every day, build dbt; ``warehouse_url`` must be reachable (not started here)."""
     from extractors.warehouse.db import make_engine
+    from extractors.warehouse.migrate import upgrade
+    from extractors.warehouse.roles import ensure_roles
 
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     reports = list(generate_reports(DEMO_START, days=days, per_day=per_day))
     n = seed_ris(workdir / "ris.sqlite", reports)
     echo(f"seeded the demo RIS with {n} reports over {days} days ({workdir / 'ris.sqlite'})")
+
+    engine = make_engine(warehouse_url)
+    try:  # what `rrief warehouse upgrade` does once per deployment: the DAG never migrates
+        revision = upgrade(engine)
+        ensure_roles(engine)
+    finally:
+        engine.dispose()
+    echo(f"warehouse at revision {revision}; roles and grants applied")
 
     os.environ.update(demo_environment(workdir, warehouse_url, key, backend))
     took = configure_airflow(workdir / "airflow")

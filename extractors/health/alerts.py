@@ -15,10 +15,13 @@ from sqlalchemy import Connection, Engine, delete, insert
 
 from extractors.health.drift import DriftResult
 from extractors.health.metrics import RateFinding, VolumeFinding
+from extractors.pipeline.reconcile import DayCount
 from extractors.warehouse.load import transaction
 from extractors.warehouse.models import alerts as alerts_table
 
-CheckName = Literal["drift", "invalid_output_rate", "volume"]
+CheckName = Literal["drift", "invalid_output_rate", "volume", "reconciliation"]
+# The checks of the daily health check (``check_health``); reconciliation has its own task.
+HEALTH_CHECKS: tuple[CheckName, ...] = ("drift", "invalid_output_rate", "volume")
 
 
 class Alert(BaseModel):
@@ -50,8 +53,9 @@ class PipelineHealthError(RuntimeError):
 
     def __init__(self, alerts: Sequence[Alert]) -> None:
         self.alerts = list(alerts)
-        day = self.alerts[0].window_start.date().isoformat() if self.alerts else "?"
-        lines = [f"{len(self.alerts)} RRIEF health alert(s) for the day starting {day}:"]
+        days = sorted({a.window_start.date().isoformat() for a in self.alerts}) or ["?"]
+        span = f"day starting {days[0]}" if len(days) == 1 else f"days {days[0]} to {days[-1]}"
+        lines = [f"{len(self.alerts)} RRIEF health alert(s) for the {span}:"]
         lines += [f"- [{a.check_name}] {a.message}" for a in self.alerts]
         lines.append(
             "Drift or invalid outputs usually mean the RIS feed or a report template changed; "
@@ -167,16 +171,64 @@ def volume_alerts(
     ]
 
 
-def store_alerts(bind: Engine | Connection, window_start: datetime, alerts: Sequence[Alert]) -> int:
-    """Replace the stored alerts of the window starting ``window_start`` with ``alerts`` in one
-    transaction (a rerun of the check leaves exactly its own result). Returns rows written."""
+def reconciliation_alerts(counts: Sequence[DayCount], **ids: Any) -> list[Alert]:
+    """One alert per day whose RIS and warehouse counts differ."""
+    out: list[Alert] = []
+    for c in counts:
+        if not c.difference:
+            continue
+        day = c.window_start.date().isoformat()
+        if c.difference > 0:
+            why = (
+                f"{c.difference} report(s) of that day are not in the warehouse: they reached "
+                "the RIS after the look-back had passed the day, or could not be read (see the "
+                "fetch log); rerun the day or raise RRIEF_FETCH_LOOKBACK_DAYS"
+            )
+        else:
+            why = (
+                f"the warehouse has {-c.difference} report(s) of that day the RIS no longer "
+                "lists there (deleted, or their final time moved)"
+            )
+        out.append(
+            Alert(
+                window_start=c.window_start,
+                window_end=c.window_end,
+                check_name="reconciliation",
+                subject=c.source,
+                observed=float(c.warehouse),
+                expected=float(c.ris),
+                n=c.ris,
+                message=f"{day} {c.source}: RIS has {c.ris} reports, the warehouse {c.warehouse}; {why}",
+                details={"ris": c.ris, "warehouse": c.warehouse},
+                **ids,
+            )
+        )
+    return out
+
+
+def store_alerts(
+    bind: Engine | Connection,
+    window_start: datetime,
+    alerts: Sequence[Alert],
+    checks: Sequence[CheckName] = HEALTH_CHECKS,
+) -> int:
+    """Replace the stored ``checks`` alerts of the window starting ``window_start`` with
+    ``alerts`` in one transaction (a rerun of a check leaves exactly its own result; other
+    checks' alerts of the window stay). Returns rows written."""
     for a in alerts:
         if a.window_start != window_start:
             raise ValueError(
                 f"alert {a.subject!r} is for the window {a.window_start}, not {window_start}"
             )
+        if a.check_name not in checks:
+            raise ValueError(f"alert {a.subject!r} is a {a.check_name} alert, not one of {checks}")
     with transaction(bind) as conn:
-        conn.execute(delete(alerts_table).where(alerts_table.c.window_start == window_start))
+        conn.execute(
+            delete(alerts_table).where(
+                alerts_table.c.window_start == window_start,
+                alerts_table.c.check_name.in_(list(checks)),
+            )
+        )
         if alerts:
             conn.execute(insert(alerts_table), [a.model_dump() for a in alerts])
     return len(alerts)

@@ -1,6 +1,8 @@
-"""The RRIEF health web app (FastAPI): the HTML page at ``/`` and its data at
-``/api/dashboard`` and ``/api/alerts``. The Airflow plugin mounts it in the API server; it runs
-standalone too (``uvicorn --factory extractors.health.app:create_app``).
+"""The RRIEF health web app (FastAPI): the HTML page at ``/``, its data at ``/api/dashboard``
+and ``/api/alerts``, and the GX Data Docs page of each kept validation result at
+``/data-docs/<result>`` (rendered from ``RRIEF_GX_DIR`` on request). The Airflow plugin mounts
+it in the API server; it runs standalone too
+(``uvicorn --factory extractors.health.app:create_app``).
 
 It only reads the warehouse (``RRIEF_WAREHOUSE_URL``; never an embedded server) and opens the
 engine on the first request, so importing or mounting it needs no database.
@@ -24,6 +26,7 @@ from extractors.health.queries import AlertRecord, recent_alerts
 from extractors.health.thresholds import HealthThresholds
 
 EngineFactory = Callable[[], Engine]
+DATA_DOCS_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 Days = Annotated[int, Query(ge=1, le=366, description="how many days to show")]
 
 
@@ -61,17 +64,20 @@ def create_app(
     dependencies: Sequence[Depends] | None = None,
     default_days: int = 30,
     thresholds: HealthThresholds | None = None,
+    gx_dir: str | None = None,
 ) -> FastAPI:
     """The app; ``dependencies`` guard every route (the plugin passes Airflow's
     authentication). ``engine_factory`` and ``thresholds`` default to the settings
     (:func:`configured_engine` on ``RRIEF_WAREHOUSE_URL``, the ``RRIEF_DRIFT_*``/``ALERT_*``
-    values), read here once."""
+    values), read here once; so does ``gx_dir`` (``RRIEF_GX_DIR``, the kept validation
+    results)."""
     from extractors.settings import get_settings
 
     settings = get_settings()
     url = settings.warehouse_url
     engine = _LazyEngine(engine_factory or (lambda: configured_engine(url)))
     th = thresholds or HealthThresholds.from_settings(settings)
+    results_dir = settings.gx_dir if gx_dir is None else gx_dir
     app = FastAPI(
         title="RRIEF health",
         description="Pipeline volumes, invalid outputs, latency and label drift of RRIEF.",
@@ -86,7 +92,7 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse, summary="The health page")
     def page(days: Days = default_days, last_day: date | None = None) -> HTMLResponse:
-        return HTMLResponse(render_page(dashboard(days, last_day)))
+        return HTMLResponse(render_page(dashboard(days, last_day), data_docs=bool(results_dir)))
 
     @app.get("/api/dashboard", response_model=Dashboard, summary="The page's data")
     def api_dashboard(days: Days = default_days, last_day: date | None = None) -> Dashboard:
@@ -96,6 +102,28 @@ def create_app(
     def api_alerts(days: Days = default_days) -> list[AlertRecord]:
         first = last_window_start(engine()) - timedelta(days=days - 1)
         return recent_alerts(engine(), first, days)
+
+    @app.get(
+        "/data-docs/{result_path:path}",
+        response_class=HTMLResponse,
+        summary="GX Data Docs page of one kept validation result",
+    )
+    def data_docs(result_path: str) -> HTMLResponse:
+        from extractors.validate.store import load_result, render_result_page
+
+        if not results_dir:
+            raise HTTPException(status_code=404, detail="RRIEF_GX_DIR is empty: results not kept")
+        try:
+            result = load_result(results_dir, result_path)
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        except FileNotFoundError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        # GX pages load their styling from public CDNs: forbid every fetch (air-gapped sites,
+        # no request leaves the browser); the content is server-rendered and reads without it.
+        return HTMLResponse(
+            render_result_page(result), headers={"Content-Security-Policy": DATA_DOCS_CSP}
+        )
 
     @app.get("/healthz", summary="Liveness (no database access)")
     def healthz() -> dict[str, Any]:

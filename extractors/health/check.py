@@ -21,12 +21,15 @@ from extractors.health.alerts import (
     PipelineHealthError,
     drift_alerts,
     rate_alerts,
+    reconciliation_alerts,
     store_alerts,
     volume_alerts,
 )
 from extractors.health.drift import DayCounts, detect_drift
 from extractors.health.metrics import daily_volumes, invalid_rate_findings, volume_findings
 from extractors.health.thresholds import HealthThresholds
+from extractors.pipeline.reconcile import DayCount
+from extractors.warehouse.load import transaction
 
 log = logging.getLogger("rrief.health")
 
@@ -118,6 +121,27 @@ def run_health_check(
     if alerts and raise_on_alert:
         raise PipelineHealthError(alerts)
     return report
+
+
+def store_reconciliation(
+    engine: Engine,
+    counts: list[DayCount],
+    *,
+    run_id: str | None = None,
+    dag_id: str | None = None,
+    raise_on_alert: bool = True,
+) -> list[Alert]:
+    """Alerts for the days whose RIS and warehouse counts differ, stored in ``ops.alerts`` (each
+    checked day's reconciliation alerts replaced, in one transaction); then
+    :class:`PipelineHealthError` when there are any and ``raise_on_alert``."""
+    alerts = reconciliation_alerts(counts, run_id=run_id, dag_id=dag_id)
+    with transaction(engine) as conn:
+        for c in counts:
+            day_alerts = [a for a in alerts if a.window_start == c.window_start]
+            store_alerts(conn, c.window_start, day_alerts, checks=("reconciliation",))
+    if alerts and raise_on_alert:
+        raise PipelineHealthError(alerts)
+    return alerts
 
 
 def check_from_context(context: Mapping[str, Any], engine: Engine | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from extractors.health import queries
 from extractors.health.drift import DayCounts, detect_drift
 from extractors.health.metrics import MetricsGroup, combine
-from extractors.health.queries import AlertRecord
+from extractors.health.queries import AlertRecord, ValidationRecord
 from extractors.health.thresholds import HealthThresholds
 from extractors.schemas import SchemaError, get_schema
 
@@ -57,6 +57,15 @@ class PrevalenceSeries(BaseModel):
     flags: list[DriftFlag] = Field(default_factory=list)
 
 
+class ValidationDay(BaseModel):
+    """One day's kept Great Expectations results: how many, and the failed ones to open."""
+
+    day: date
+    n_results: int
+    n_failed: int
+    failed: list[ValidationRecord] = Field(default_factory=list)
+
+
 class Dashboard(BaseModel):
     """Everything the page shows."""
 
@@ -73,6 +82,9 @@ class Dashboard(BaseModel):
         default_factory=dict, description="day -> schemas not drift-tested, with the reason"
     )
     alerts: list[AlertRecord] = Field(default_factory=list)
+    validations: list[ValidationDay] = Field(
+        default_factory=list, description="kept validation results per day, newest first"
+    )
 
 
 def _path_rank(schema_name: str) -> dict[str, int]:
@@ -138,6 +150,27 @@ def _pipeline_days(
     return out
 
 
+MAX_FAILED_LISTED = 50  # failed results listed per day (the rest are counted)
+
+
+def _validation_days(records: list[ValidationRecord]) -> list[ValidationDay]:
+    by_day: dict[date, list[ValidationRecord]] = defaultdict(list)
+    for r in records:
+        by_day[r.day].append(r)
+    out = []
+    for d in sorted(by_day, reverse=True):
+        failed = [r for r in by_day[d] if not r.success]
+        out.append(
+            ValidationDay(
+                day=d,
+                n_results=len(by_day[d]),
+                n_failed=len(failed),
+                failed=failed[:MAX_FAILED_LISTED],
+            )
+        )
+    return out
+
+
 def build_dashboard(
     engine: Engine,
     days: int = 30,
@@ -160,6 +193,7 @@ def build_dashboard(
         engine, first - timedelta(days=th.drift_baseline_days), days + th.drift_baseline_days
     )
     alerts = queries.recent_alerts(engine, first, days)
+    validations = _validation_days(queries.validation_results(engine, first, days))
 
     schemas = sorted({name for per in counts.values() for name in per})
     history: dict[str, dict[date, DayCounts]] = {name: {} for name in schemas}
@@ -224,4 +258,5 @@ def build_dashboard(
         prevalence=prevalence,
         drift_skipped=skipped,
         alerts=alerts,
+        validations=validations,
     )

@@ -12,6 +12,7 @@ from extractors.health.dashboard import Dashboard, PrevalenceSeries
 from extractors.health.svg import FLAG_COLOR, Series, line_chart, percent, plain, stacked_bar_chart
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+RATE_CHECKS = ("drift", "invalid_output_rate")  # observed/expected are shares, shown as %
 STYLE = """
 body { font-family: sans-serif; margin: 16px 24px; color: #222; background: #fafafa; }
 h1 { margin: 0 0 4px 0; } h2 { margin-top: 28px; border-bottom: 1px solid #ccc; }
@@ -142,6 +143,36 @@ def _prevalence(d: Dashboard) -> str:
     return "\n".join(parts)
 
 
+def _validations(d: Dashboard, docs: bool) -> str:
+    if not docs:
+        return "<p>Validation results are not kept (RRIEF_GX_DIR is empty).</p>"
+    if not d.validations:
+        return f"<p>No kept validation results in the last {len(d.days)} days.</p>"
+    rows = []
+    for v in d.validations:
+        links = "".join(
+            f"<li><a href='data-docs/{escape(r.result_path, quote=True)}'>"
+            f"{escape(r.schema_name)} {escape(r.table_name)}</a> · batch {escape(r.batch)}: "
+            f"{r.unsuccessful} of {r.evaluated} expectations failed on {r.n_rows} rows</li>"
+            for r in v.failed
+        )
+        more = v.n_failed - len(v.failed)
+        if more > 0:
+            links += f"<li>… and {more} more</li>"
+        failed = f"<ul>{links}</ul>" if links else "all passed"
+        rows.append(
+            f"<tr><td>{escape(v.day.isoformat())}</td><td>{v.n_results}</td>"
+            f"<td>{v.n_failed}</td><td>{failed}</td></tr>"
+        )
+    return (
+        "<p class='meta'>Every batch's Great Expectations results are kept; a failed one opens "
+        "as a GX Data Docs page with the failed expectations and the rows that failed them "
+        "(why reports were quarantined).</p>"
+        "<table><tr><th>day</th><th>suite results</th><th>failed</th>"
+        "<th>failed results (GX Data Docs)</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
 def _fmt(v: float | None, pct: bool = False) -> str:
     if v is None:
         return ""
@@ -156,8 +187,8 @@ def _alerts(d: Dashboard) -> str:
         f"<td>{escape(a.window_start.date().isoformat())}</td>"
         f"<td>{escape(a.check_name)}</td>"
         f"<td>{escape(a.subject)}</td>"
-        f"<td>{escape(_fmt(a.observed, a.check_name != 'volume'))}</td>"
-        f"<td>{escape(_fmt(a.expected if a.expected is not None else a.threshold, a.check_name != 'volume'))}</td>"
+        f"<td>{escape(_fmt(a.observed, a.check_name in RATE_CHECKS))}</td>"
+        f"<td>{escape(_fmt(a.expected if a.expected is not None else a.threshold, a.check_name in RATE_CHECKS))}</td>"
         f"<td>{escape(_fmt(a.q_value))}</td>"
         f"<td>{escape(a.message)}</td>"
         "</tr>"
@@ -170,8 +201,9 @@ def _alerts(d: Dashboard) -> str:
     )
 
 
-def render_page(d: Dashboard) -> str:
-    """The whole HTML document for ``d``."""
+def render_page(d: Dashboard, *, data_docs: bool = True) -> str:
+    """The whole HTML document for ``d`` (``data_docs``: validation results are kept and their
+    GX Data Docs pages are served next to the page)."""
     th = d.thresholds
     first, last = d.days[0].isoformat(), d.days[-1].isoformat()
     alert_note = f"<span class='flag'>{len(d.alerts)} alert(s)</span>" if d.alerts else "no alerts"
@@ -204,6 +236,8 @@ moved significantly against the trailing {th.drift_baseline_days} days.</p>
 {_prevalence(d)}
 <h2>Alerts</h2>
 {_alerts(d)}
+<h2>Validation results</h2>
+{_validations(d, data_docs)}
 </body>
 </html>
 """

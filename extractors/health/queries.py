@@ -218,6 +218,48 @@ def recent_alerts(bind: Bind, start: datetime, days: int) -> list[AlertRecord]:
     return [AlertRecord.model_validate(dict(r)) for r in rows]
 
 
+_VALIDATIONS_SQL = text(
+    """
+    with v as (
+        select *,
+            floor(extract(epoch from (data_interval_start - :start)) / :day)::int as bucket
+        from ops.validation_results
+        where data_interval_start >= :start and data_interval_start < :end
+    )
+    select bucket, run_id, schema_name, table_name, batch, success, evaluated, unsuccessful,
+        n_rows, result_path
+    from v
+    order by bucket desc, success, schema_name, batch, table_name
+    """
+)
+
+
+class ValidationRecord(BaseModel):
+    """One kept Great Expectations result (``ops.validation_results``)."""
+
+    day: date
+    run_id: str
+    schema_name: str
+    table_name: str
+    batch: str
+    success: bool
+    evaluated: int
+    unsuccessful: int
+    n_rows: int
+    result_path: str
+
+
+def validation_results(bind: Bind, start: datetime, days: int) -> list[ValidationRecord]:
+    """Kept validation results of the runs whose interval starts in the ``days`` from
+    ``start``, newest day first, failed ones first within a day."""
+    with transaction(bind) as conn:
+        rows = conn.execute(_VALIDATIONS_SQL, _params(start, days)).mappings().all()
+    return [
+        ValidationRecord(day=_day(start, int(r["bucket"])), **{k: r[k] for k in r if k != "bucket"})
+        for r in rows
+    ]
+
+
 def latest_anchor(bind: Bind) -> datetime | None:
     """The newest run's data interval start (its time of day anchors the page's days)."""
     with transaction(bind) as conn:

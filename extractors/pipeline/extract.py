@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,23 +20,25 @@ from sqlalchemy import Engine, text
 from extractors.extract import BackendError
 from extractors.extract.base import Extractor
 from extractors.extract.configured import configured_extractor
-from extractors.pipeline.batches import BatchDescriptor
+from extractors.pipeline.batches import NOT_YET_EXTRACTED, BatchDescriptor
 from extractors.pipeline.context import RunContext, percentile
 from extractors.results import ExtractionResult, ReportInput
 from extractors.schemas import get_schema
 from extractors.settings import Settings
-from extractors.validate import ValidationItem, ValidationPolicy, validate_results
+from extractors.validate import ValidationItem, ValidationPolicy, ValidationRun, validate_batch
 from extractors.warehouse.load import (
     transaction,
     upsert_extractions,
     upsert_quarantine,
     upsert_run_metrics,
+    upsert_validation_results,
 )
 from extractors.warehouse.rows import (
     ExtractionRow,
     FailedExpectation,
     QuarantineRow,
     RunMetricsRow,
+    ValidationResultRow,
 )
 
 log = logging.getLogger("rrief.pipeline")
@@ -62,11 +65,12 @@ class BatchSummary(BaseModel):
 
 
 _READ_SQL = text(
-    """
-    SELECT report_key, report_text, content_sha256 FROM raw.reports
+    f"""
+    SELECT report_key, report_text, content_sha256 FROM raw.reports r
     WHERE report_type = :report_type
       AND report_final_at >= :start AND report_final_at < :end
       AND report_key BETWEEN :first_key AND :last_key
+      AND (NOT :late OR ({NOT_YET_EXTRACTED}))
     ORDER BY report_key
     """
 )
@@ -110,8 +114,14 @@ def extract_batch(
     *,
     policy: ValidationPolicy | None = None,
     extractor: Extractor | None = None,
+    results_dir: Path | None = None,
 ) -> BatchSummary:
-    """Extract, validate and load the reports of one descriptor; returns the counts."""
+    """Extract, validate and load the reports of one descriptor; returns the counts.
+
+    With ``results_dir`` (``RRIEF_GX_DIR``) each suite's Great Expectations result is kept
+    there and indexed in ``ops.validation_results`` in the batch's transaction. Metrics carry
+    the run's data interval (a late batch's reports are work of this run, counted once).
+    """
     batch = (
         descriptor
         if isinstance(descriptor, BatchDescriptor)
@@ -138,7 +148,16 @@ def extract_batch(
     results, latencies = _extract_timed(extractor, reports)
     lap("extract")
     ok = [r for r in results if r.status == "ok"]
-    verdicts = validate_results(
+    interval_start = context.data_interval_start or batch.start
+    interval_end = context.data_interval_end or batch.end
+    keep = (
+        ValidationRun(
+            root=results_dir, run_name=context.run_id, run_time=interval_start, batch=batch.label
+        )
+        if results_dir is not None
+        else None
+    )
+    validation = validate_batch(
         schema,
         [
             ValidationItem(
@@ -150,8 +169,9 @@ def extract_batch(
             for r in ok
         ],
         policy,
+        keep,
     )
-    failed = {v.report_id: v for v in verdicts if not v.passed}
+    failed = {v.report_id: v for v in validation.verdicts if not v.passed}
     lap("validate")
 
     adapter_id = (
@@ -215,8 +235,8 @@ def extract_batch(
                     dag_id=context.dag_id,
                     task_id=context.task_id,
                     map_index=context.map_index,
-                    data_interval_start=batch.start,
-                    data_interval_end=batch.end,
+                    data_interval_start=interval_start,
+                    data_interval_end=interval_end,
                     schema_name=schema.name,
                     backend=extractor.backend,
                     adapter_id=adapter_id,
@@ -234,13 +254,28 @@ def extract_batch(
                 )
             ],
         )
+        if validation.stored:
+            upsert_validation_results(
+                conn,
+                [
+                    ValidationResultRow(
+                        run_id=context.run_id,
+                        dag_id=context.dag_id,
+                        task_id=context.task_id,
+                        map_index=context.map_index,
+                        data_interval_start=interval_start,
+                        schema_name=schema.name,
+                        batch=batch.label,
+                        **stored.model_dump(),
+                    )
+                    for stored in validation.stored
+                ],
+            )
     lap("load")
     summary.seconds.update(seconds)
     log.info(
-        "%s batch %s..%s: %d in, %d loaded, %d quarantined, %d errored",
-        batch.report_type,
-        batch.first_key[:8],
-        batch.last_key[:8],
+        "batch %s: %d in, %d loaded, %d quarantined, %d errored",
+        batch.label,
         summary.n_in,
         summary.n_loaded,
         summary.n_quarantined,

@@ -3,6 +3,12 @@
 Raw identifiers stop in :func:`extractors.privacy.pseudonymize_record`; the whole window is
 loaded in one transaction, so a killed run leaves nothing half-written and a rerun of the same
 window finds every row unchanged.
+
+A look-back (``lookback_start``, ``RRIEF_FETCH_LOOKBACK_DAYS`` before the interval) re-reads the
+earlier days in the same transaction: reports that reached the RIS after their day was run are
+inserted (``late``), amended ones updated; the rest is unchanged, so re-reading costs no rows.
+Only the run's own interval is counted in ``ops.run_metrics`` (a re-read day is never counted
+twice); the look-back's counts are in the summary and the log.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ class FetchSummary(BaseModel):
     record_errors: list[str] = Field(
         default_factory=list, description=f"the first {MAX_LISTED_ERRORS} RIS record errors"
     )
+    lookback_reread: int = Field(default=0, description="reports of the look-back days re-read")
+    late: int = Field(default=0, description="look-back reports new to the warehouse")
+    amended: int = Field(default=0, description="look-back reports whose text or type changed")
+    lookback_record_errors: int = 0
 
 
 def _rows(
@@ -68,17 +78,28 @@ def fetch_window(
     key: str | bytes,
     engine: Engine,
     context: RunContext | None = None,
+    lookback_start: datetime | None = None,
 ) -> FetchSummary:
-    """Load the reports finalized in ``[start, end)`` into ``raw.reports`` (idempotent).
+    """Load the reports finalized in ``[start, end)`` into ``raw.reports`` (idempotent), and
+    re-read ``[lookback_start, start)`` for late and amended reports.
 
     ``key`` is the HMAC pseudonymization key (:func:`~extractors.privacy.choose_key`). Records the
     connector could not read are counted and listed, never silently dropped; with ``context``
-    the counts also go to ``ops.run_metrics`` in the same transaction.
+    the interval's counts also go to ``ops.run_metrics`` in the same transaction.
     """
     pseudonymizer = Pseudonymizer(key)
     summary = FetchSummary()
     types: Counter[str] = Counter()
     with transaction(engine) as conn:
+        if lookback_start is not None and lookback_start < start:
+            earlier = FetchSummary()
+            counts = upsert_reports(
+                conn,
+                _rows(connector.fetch(lookback_start, start), pseudonymizer, earlier, Counter()),
+            )
+            summary.lookback_reread = earlier.n_fetched
+            summary.late, summary.amended = counts.inserted, counts.updated
+            summary.lookback_record_errors = earlier.n_record_errors
         counts = upsert_reports(
             conn, _rows(connector.fetch(start, end), pseudonymizer, summary, types)
         )
@@ -115,4 +136,13 @@ def fetch_window(
         summary.unchanged,
         summary.n_record_errors,
     )
+    if lookback_start is not None and lookback_start < start:
+        log.info(
+            "look-back from %s: %d reports re-read, %d late, %d amended, %d RIS record errors",
+            lookback_start.isoformat(),
+            summary.lookback_reread,
+            summary.late,
+            summary.amended,
+            summary.lookback_record_errors,
+        )
     return summary

@@ -1,24 +1,29 @@
 """The bodies of the ``rrief_daily`` tasks, one function each, taking the Airflow context.
 
-They resolve configuration (settings, warehouse URL, RIS connector, key), open and dispose an
-engine, and call the step functions; the DAG file only wires them together. Everything they
-return is small and JSON-safe (it goes to XCom).
+They read the settings when the task runs (never when the DAG file is parsed), resolve the
+configuration (warehouse URL, RIS connector, key), open and dispose an engine, and call the
+step functions; the DAG file only wires them together. Everything they return is small and
+JSON-safe (it goes to XCom).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from extractors.pipeline.batches import plan_batches
+from airflow.sdk import BaseNotifier
+
+from extractors.pipeline.batches import BatchDescriptor, plan_batches
 from extractors.pipeline.config import connector_from_settings, validation_policy
 from extractors.pipeline.context import RunContext
 from extractors.pipeline.dbt import run_dbt
 from extractors.pipeline.extract import BatchSummary, extract_batch
 from extractors.pipeline.fetch import fetch_window
 from extractors.privacy import choose_key
-from extractors.settings import get_settings
+from extractors.settings import Settings, get_settings
 from extractors.warehouse.db import make_engine, resolve_url
 from extractors.warehouse.load import upsert_run_metrics
 from extractors.warehouse.rows import RunMetricsRow
@@ -26,6 +31,11 @@ from extractors.warehouse.rows import RunMetricsRow
 log = logging.getLogger("rrief.pipeline")
 
 Context = Mapping[str, Any]
+
+# Backends that need the GPU worker: ``plan_llm`` plans their batches for ``extract_llm``, which
+# the DAG routes to the ``gpu`` queue and the ``llm`` pool; rules batches go through ``plan`` to
+# ``extract``.
+LLM_BACKENDS = ("hf", "openai")
 
 
 def _interval(context: Context) -> tuple[Any, Any]:
@@ -48,22 +58,28 @@ def _airflow_variable_key() -> str | None:
         return None
 
 
-def prepare_warehouse(context: Context) -> str:
-    """Migrate the warehouse to the newest revision and (re)apply roles and grants."""
-    from extractors.warehouse.migrate import upgrade
-    from extractors.warehouse.roles import ensure_roles
+def check_warehouse(context: Context) -> str:
+    """The warehouse's Alembic revision, or a clear failure when it is behind this code.
+
+    Migrations and roles are a deployment step (``rrief warehouse upgrade``, run by
+    airflow-init), not part of every daily run.
+    """
+    from extractors.warehouse.migrate import require_head
 
     engine = make_engine(get_settings().warehouse_url)
     try:
-        revision = upgrade(engine)
-        ensure_roles(engine)
+        return require_head(engine)
     finally:
         engine.dispose()
-    return str(revision)
+
+
+def _lookback_start(start: Any, settings: Settings) -> Any:
+    return start - timedelta(days=settings.fetch_lookback_days)
 
 
 def fetch(context: Context) -> dict[str, Any]:
-    """Pull the interval's reports from the configured RIS into ``raw.reports``."""
+    """Pull the interval's reports from the configured RIS into ``raw.reports``, re-reading the
+    ``RRIEF_FETCH_LOOKBACK_DAYS`` before it for late and amended reports."""
     start, end = _interval(context)
     settings = get_settings()
     key = choose_key(settings.pseudonym_key, _airflow_variable_key)
@@ -77,35 +93,71 @@ def fetch(context: Context) -> dict[str, Any]:
             key,
             engine,
             RunContext.from_airflow(context),
+            lookback_start=_lookback_start(start, settings),
         )
     finally:
         engine.dispose()
     return summary.model_dump()
 
 
-def plan(context: Context) -> list[dict[str, Any]]:
-    """Batch descriptors of the interval (key ranges per report type, never text)."""
-    start, end = _interval(context)
+def reconcile(context: Context) -> dict[str, Any]:
+    """RIS vs warehouse counts for the last ``RRIEF_RECONCILE_DAYS`` days; a difference is an
+    ``ops.alerts`` row and a failed task (so the failure notifier sends it)."""
+    from extractors.health.check import store_reconciliation
+    from extractors.pipeline.reconcile import reconcile as reconcile_counts
+
+    start, _ = _interval(context)
     settings = get_settings()
+    connector = connector_from_settings(settings)
+    run = RunContext.from_airflow(context)
     engine = make_engine(settings.warehouse_url)
     try:
-        batches = plan_batches(engine, start, end, settings.batch_size, settings.schema_dirs())
+        counts = reconcile_counts(connector, engine, start, settings.reconcile_days)
+        store_reconciliation(engine, counts, run_id=run.run_id, dag_id=run.dag_id)
+    finally:
+        engine.dispose()
+    return {"days": len(counts), "ris": sum(c.ris for c in counts)}
+
+
+def plan(context: Context, *, llm: bool) -> list[dict[str, Any]]:
+    """Batch descriptors (key ranges per report type, never text) of the interval and the
+    look-back's not yet extracted reports, for one route: ``llm=False`` plans when
+    ``RRIEF_BACKEND`` is rules (batches for ``extract``, default queue), ``llm=True`` when it is
+    hf or openai (batches for ``extract_llm``, the GPU worker); the other route gets none."""
+    settings = get_settings()
+    if (settings.backend in LLM_BACKENDS) != llm:
+        return []
+    start, end = _interval(context)
+    engine = make_engine(settings.warehouse_url)
+    try:
+        batches = plan_batches(
+            engine,
+            start,
+            end,
+            settings.batch_size,
+            settings.schema_dirs(),
+            lookback_start=_lookback_start(start, settings),
+        )
     finally:
         engine.dispose()
     return [b.to_xcom() for b in batches]
 
 
 def extract(descriptor: Mapping[str, Any], context: Context) -> dict[str, Any]:
-    """Extract, validate and load one batch."""
+    """Extract, validate and load one batch; its label names the mapped task instance."""
+    batch = BatchDescriptor.model_validate(descriptor)
+    if isinstance(context, MutableMapping):
+        context["batch_label"] = batch.label  # rendered by the task's map_index_template
     settings = get_settings()
     engine = make_engine(settings.warehouse_url)
     try:
         summary = extract_batch(
-            descriptor,
+            batch,
             settings,
             engine,
             RunContext.from_airflow(context),
             policy=validation_policy(settings),
+            results_dir=Path(settings.gx_dir) if settings.gx_dir else None,
         )
     finally:
         engine.dispose()
@@ -172,3 +224,13 @@ def on_failure(context: Context) -> None:
     from extractors.pipeline.failures import record_failure
 
     record_failure(context, get_settings().warehouse_url)
+
+
+class AlertNotifier(BaseNotifier):
+    """Failure callback of every task: mail (SMTP provider) and/or webhook, to the targets in
+    ``RRIEF_ALERT_*`` read when the task fails (the DAG file declares it without settings)."""
+
+    def notify(self, context: Any) -> None:
+        from extractors.health.notify import NotifyTargets, notify_failure
+
+        notify_failure(context, NotifyTargets.from_settings(get_settings()))

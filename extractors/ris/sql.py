@@ -115,6 +115,18 @@ class SqlConnector:
                 end.isoformat(),
             )
 
+    def count(self, start: datetime, end: datetime) -> int:
+        """How many rows the window has, counted by the database (no report text is read):
+        what the reconciliation compares with the warehouse."""
+        check_window(start, end)
+        params = {"start": self._bind(start), "end": self._bind(end)}
+        if isinstance(self._statement, TextClause):
+            statement: Any = text(f"SELECT count(*) FROM ({self._statement.text}) AS rrief_window")
+        else:
+            statement = select(func.count()).select_from(self._statement.order_by(None).subquery())
+        with self.engine.connect() as conn:
+            return int(conn.execute(statement, params).scalar_one())
+
     def _bind(self, value: datetime) -> datetime | str:
         if self.bind_naive:
             return value.astimezone(self.naive_timezone).replace(tzinfo=None).isoformat(sep=" ")

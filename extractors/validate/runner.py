@@ -1,7 +1,9 @@
 """Run the schema's suites with an ephemeral Great Expectations context; verdicts per row.
 
 The context, data assets and suites are built once per process and reused, so validating a
-batch costs a few tens of milliseconds (no files, no network: analytics are switched off).
+batch costs a few tens of milliseconds (no network: analytics are switched off). With a
+:class:`~extractors.validate.store.ValidationRun` every suite's result is also kept on disk
+(:mod:`extractors.validate.store`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from extractors.validate.frames import (
     prevalence_frame,
 )
 from extractors.validate.policy import ValidationPolicy
+from extractors.validate.store import StoredResult, ValidationRun, store_result
 from extractors.validate.suites import (
     evidence_suite,
     finding_paths,
@@ -75,6 +78,13 @@ class RowVerdict(BaseModel):
     report_id: str
     passed: bool
     failures: list[FailedExpectation]
+
+
+class BatchValidation(BaseModel):
+    """The verdicts of a batch, and where its suite results were kept (empty: not kept)."""
+
+    verdicts: list[RowVerdict]
+    stored: list[StoredResult] = []
 
 
 @lru_cache(maxsize=1)
@@ -246,23 +256,38 @@ def validate_results(
     prevalence check judges the batch and, when it fails, fails the items carrying the
     suspicious positive value. Batches smaller than ``policy.min_reports`` skip prevalence.
     """
+    return validate_batch(schema, items, policy).verdicts
+
+
+def validate_batch(
+    schema: SchemaSpec,
+    items: Sequence[ValidationItem],
+    policy: ValidationPolicy | None = None,
+    keep: ValidationRun | None = None,
+) -> BatchValidation:
+    """:func:`validate_results`, and with ``keep`` each suite's result stored for Data Docs."""
     policy = policy or ValidationPolicy()
     failures: dict[int, list[FailedExpectation]] = {}
+    stored: list[StoredResult] = []
 
     def merge(new: dict[int, list[FailedExpectation]]) -> None:
         for i, fs in new.items():
             failures.setdefault(i, []).extend(fs)
 
+    def run(table: str, frame: pd.DataFrame) -> ExpectationSuiteValidationResult:
+        result = _run(schema, table, frame, policy)
+        if keep is not None:
+            stored.append(store_result(keep, table, result, len(frame)))
+        return result
+
     with _LOCK:
         if items:
-            merge(
-                _row_failures(schema, _run(schema, "labels", labels_frame(schema, items), policy))
-            )
+            merge(_row_failures(schema, run("labels", labels_frame(schema, items))))
             evidence = evidence_frame(items)
             if len(evidence):
-                merge(_row_failures(schema, _run(schema, "evidence", evidence, policy)))
+                merge(_row_failures(schema, run("evidence", evidence)))
             if len(items) >= policy.min_reports and finding_paths(schema):
-                prevalence = _run(schema, "prevalence", prevalence_frame(schema, items), policy)
+                prevalence = run("prevalence", prevalence_frame(schema, items))
                 merge(_prevalence_failures(schema, items, prevalence, policy))
     verdicts = [
         RowVerdict(report_id=it.report_id, passed=not failures.get(i), failures=failures.get(i, []))
@@ -271,4 +296,4 @@ def validate_results(
     n_failed = sum(not v.passed for v in verdicts)
     if n_failed:
         log.info("validation of %d %s extractions: %d failed", len(items), schema.id, n_failed)
-    return verdicts
+    return BatchValidation(verdicts=verdicts, stored=stored)

@@ -76,7 +76,8 @@ def finding_paths(schema: SchemaSpec) -> list[FindingPath]:
         if not ({"negative", "absent"} & set(allowed)):
             continue
         positive = frozenset(v for v in allowed if v not in NOT_POSITIVE)
-        out.append(FindingPath(lp.path, lp.field.name, positive, f"positive__{len(out)}"))
+        # the column name is what Data Docs show: the share of reports with a positive value
+        out.append(FindingPath(lp.path, lp.field.name, positive, f"positive {lp.path}"))
     return out
 
 

@@ -41,6 +41,7 @@ from extractors.warehouse.models import (
     reports,
     run_metrics,
     task_failures,
+    validation_results,
 )
 from extractors.warehouse.rows import (
     ExtractionRow,
@@ -48,6 +49,7 @@ from extractors.warehouse.rows import (
     ReportRow,
     RunMetricsRow,
     TaskFailureRow,
+    ValidationResultRow,
 )
 
 Bind = Engine | Connection
@@ -294,6 +296,21 @@ def upsert_run_metrics(bind: Bind, rows: Iterable[RunMetricsRow]) -> UpsertCount
             _check_type(chunk, RunMetricsRow)
             params = _json_params(_dedupe(chunk, pk))
             counts += _upsert(conn, run_metrics, params, pk, compare, {"recorded_at": func.now()})
+    return counts
+
+
+def upsert_validation_results(bind: Bind, rows: Iterable[ValidationResultRow]) -> UpsertCounts:
+    """UPSERT the index of kept validation results on (run_id, task_id, map_index, suite_name)."""
+    pk = ("run_id", "task_id", "map_index", "suite_name")
+    compare = [c for c in ValidationResultRow.model_fields if c not in pk]
+    counts = UpsertCounts()
+    with transaction(bind) as conn:
+        for chunk in _chunks(rows, CHUNK_SIZE):
+            _check_type(chunk, ValidationResultRow)
+            params = _json_params(_dedupe(chunk, pk))
+            counts += _upsert(
+                conn, validation_results, params, pk, compare, {"validated_at": func.now()}
+            )
     return counts
 
 

@@ -79,3 +79,22 @@ def current_revision(bind: str | Engine | None = None) -> str | None:
 def head_revision() -> str | None:
     """The newest revision shipped with this code."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+class WarehouseRevisionError(RuntimeError):
+    """The warehouse is not at the revision this code needs (migrations are a deployment step)."""
+
+
+def require_head(bind: str | Engine | None = None) -> str:
+    """The warehouse's revision when it is the newest this code knows, else a clear
+    :class:`WarehouseRevisionError` saying what to run. Never migrates: ``rrief warehouse
+    upgrade`` (airflow-init in docker compose) does that, once per deployment."""
+    current, head = current_revision(bind), head_revision()
+    if current == head and head is not None:
+        return head
+    found = current or "none (never migrated)"
+    raise WarehouseRevisionError(
+        f"the warehouse is at revision {found}, this code needs {head}: run "
+        "`rrief warehouse upgrade` (in docker compose the airflow-init service does) and "
+        "rerun; the daily DAG does not migrate"
+    )

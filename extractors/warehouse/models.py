@@ -172,7 +172,12 @@ alerts = Table(
     Column("alert_id", BigInteger, primary_key=True, autoincrement=True),
     Column("window_start", DateTime(timezone=True), nullable=False),
     Column("window_end", DateTime(timezone=True), nullable=False),
-    Column("check_name", Text, nullable=False, comment="drift | invalid_output_rate | volume"),
+    Column(
+        "check_name",
+        Text,
+        nullable=False,
+        comment="drift | invalid_output_rate | volume | reconciliation",
+    ),
     Column("schema_name", Text),
     Column(
         "subject",
@@ -192,9 +197,42 @@ alerts = Table(
     Column("dag_id", Text),
     Column("run_id", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    CheckConstraint("check_name in ('drift', 'invalid_output_rate', 'volume')", name="check_name"),
+    CheckConstraint(
+        "check_name in ('drift', 'invalid_output_rate', 'volume', 'reconciliation')",
+        name="check_name",
+    ),
     UniqueConstraint("window_start", "check_name", "subject", name="uq_alerts_key"),
     Index("ix_alerts_window_start", "window_start"),
+    schema=OPS,
+)
+
+validation_results = Table(
+    "validation_results",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("dag_id", Text),
+    Column("task_id", Text, nullable=False),
+    Column("map_index", Integer, nullable=False, server_default=text("-1")),
+    Column("data_interval_start", DateTime(timezone=True)),
+    Column("schema_name", Text, nullable=False),
+    Column("suite_name", Text, nullable=False),
+    Column("table_name", Text, nullable=False, comment="labels | evidence | prevalence"),
+    Column("batch", Text, nullable=False, comment="report type and key range of the batch"),
+    Column("success", Boolean, nullable=False),
+    Column("evaluated", Integer, nullable=False),
+    Column("unsuccessful", Integer, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column(
+        "result_path",
+        Text,
+        nullable=False,
+        comment="the GX result under RRIEF_GX_DIR/validations (no .json suffix)",
+    ),
+    Column("validated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    PrimaryKeyConstraint(
+        "run_id", "task_id", "map_index", "suite_name", name="pk_validation_results"
+    ),
+    Index("ix_validation_results_data_interval_start", "data_interval_start"),
     schema=OPS,
 )
 
@@ -297,4 +335,5 @@ WAREHOUSE_TABLES = (
     task_failures,
     alerts,
     *ANNOTATION_TABLES,
+    validation_results,
 )

@@ -129,6 +129,26 @@ class RunMetricsRow(_Row):
     latency_p95_ms: float | None = None
 
 
+class ValidationResultRow(_Row):
+    """Where one batch's suite result was kept, for ``ops.validation_results`` (UPSERT on the
+    PK: a retried task overwrites)."""
+
+    run_id: str
+    dag_id: str | None = None
+    task_id: str
+    map_index: int = -1
+    data_interval_start: AwareDatetime | None = None
+    schema_name: str
+    suite_name: str
+    table_name: str
+    batch: str
+    success: bool
+    evaluated: int = Field(ge=0)
+    unsuccessful: int = Field(ge=0)
+    n_rows: int = Field(ge=0)
+    result_path: str = Field(min_length=1)
+
+
 class TaskFailureRow(_Row):
     """Why a task attempt failed, for ``ops.task_failures`` (append-only)."""
 
