@@ -376,3 +376,74 @@ def test_dag_quarantines_forced_validation_failures(
     assert "positive Pleural Effusion" in shown  # the finding whose share was too high
     assert docs.headers["content-security-policy"].startswith("default-src 'none'")
     assert client.get("/data-docs/../../etc/passwd").status_code in (400, 404)
+
+
+@pytest.mark.slow
+def test_dag_loads_late_reports_once_and_reconciles(
+    dag: Any,
+    pipeline_env: str,
+    warehouse_engine: Engine,
+    mail_sink: tuple[MailSink, int],
+    webhook_sink: tuple[list[dict[str, Any]], str],
+) -> None:
+    from tests.test_late_reports import add_late_report
+
+    pg.truncate_warehouse(warehouse_engine)
+    ris_file = Path(os.environ["RRIEF_RIS_URL"].removeprefix("sqlite:///"))
+    seed_ris(ris_file, list(generate_reports(DAY, days=2, per_day=45, seed=5)))
+    dates = logical_dates(DAY, 2)
+    runs = [run_ok(dag, d, run_dbt=False) for d in dates[:2]]
+    # a report of the second run's day reaches the RIS after that run
+    add_late_report(ris_file, runs[1].data_interval_start + timedelta(hours=3), "LATE-1")
+    runs.append(run_ok(dag, dates[2], run_dbt=False))  # default look-back: 2 days
+    with warehouse_engine.connect() as conn:
+        n_ris = len(list(generate_reports(DAY, days=2, per_day=45, seed=5))) + 1
+        assert conn.execute(text("SELECT count(*) FROM raw.reports")).scalar_one() == n_ris
+        typed = conn.execute(
+            text("SELECT count(*) FROM raw.reports WHERE report_type IS NOT NULL")
+        ).scalar_one()
+        extracted = conn.execute(
+            text(
+                "SELECT sum(n_in) FROM ops.run_metrics WHERE task_id = 'summarize' "
+                "AND run_id = ANY(:ids)"
+            ),
+            {"ids": [r.run_id for r in runs]},
+        ).scalar_one()
+        fetched = conn.execute(
+            text("SELECT sum(n_in) FROM ops.run_metrics WHERE task_id = 'fetch'")
+        ).scalar_one()
+    assert extracted == typed  # the late report extracted once, nothing twice
+    assert fetched == n_ris - 1  # fetch metrics count each day once (the late one: look-back)
+    late_batches = [
+        ti.rendered_map_index
+        for ti in runs[2].get_task_instances()
+        if ti.task_id == "extract" and " late " in (ti.rendered_map_index or "")
+    ]
+    assert (
+        late_batches and late_batches[0].startswith("cxr late ") and late_batches[0].endswith("(1)")
+    )
+
+    # later than the look-back: only the reconciliation can see it, and it says so
+    sink, smtp_port = mail_sink
+    hooks, hook_url = webhook_sink
+    env = {"RRIEF_FETCH_LOOKBACK_DAYS": "0", **alert_environment(smtp_port, hook_url)}
+    os.environ.update(env)
+    try:
+        add_late_report(ris_file, runs[1].data_interval_start + timedelta(hours=4), "LATE-2")
+        dr, states = run_dag(dag, dates[2] + timedelta(days=1), run_dbt=False)
+    finally:
+        for name in env:
+            del os.environ[name]
+    assert states["reconcile"] == "failed" and states["fetch"] == "success"
+    with warehouse_engine.connect() as conn:
+        alert = conn.execute(
+            text(
+                "SELECT window_start, observed, expected, run_id FROM ops.alerts "
+                "WHERE check_name = 'reconciliation'"
+            )
+        ).one()
+    assert alert.window_start == runs[1].data_interval_start and alert.run_id == dr.run_id
+    assert alert.expected == alert.observed + 1
+    subjects = [m["Subject"] for m in sink.messages]
+    assert any(s.startswith("[RRIEF] rrief_daily.reconcile failed for ") for s in subjects)
+    assert any(h["task_id"] == "reconcile" and "RIS has" in h["text"] for h in hooks)
