@@ -1,11 +1,14 @@
 """Pipeline throughput: synthetic reports through fetch → rules extract → validate → load → dbt.
 
 Usage: python bench/pipeline.py [--sizes 10000 100000] [--workers 2] [--batch-size 1000]
+                                [--keep-results] [--no-dbt]
 
 Each size gets a fresh throwaway database on the server of RRIEF_BENCH_DATABASE_URL (default:
 the local test server), dropped afterwards. Extraction batches run in ``--workers`` processes,
 as the DAG's mapped tasks would. Prints reports/s per stage and end to end, and the time per
-report at each size relative to the smallest (1.0 = linear growth).
+report at each size relative to the smallest (1.0 = linear growth). ``--keep-results`` keeps
+every batch's Great Expectations results (as the DAG does with ``RRIEF_GX_DIR``) in a temporary
+directory, to measure what keeping them costs.
 """
 
 from __future__ import annotations
@@ -46,17 +49,20 @@ START = date(2025, 3, 3)
 PER_DAY = 5000
 
 
-def _worker(args: tuple[str, dict, int]) -> dict:
-    url, descriptor, index = args
+def _worker(args: tuple[str, dict, int, str | None]) -> dict:
+    url, descriptor, index, results_dir = args
     engine = create_engine(url)
     try:
         ctx = RunContext(run_id="bench", task_id="extract", map_index=index)
-        return extract_batch(descriptor, get_settings(), engine, ctx).model_dump()
+        keep = Path(results_dir) if results_dir else None
+        return extract_batch(descriptor, get_settings(), engine, ctx, results_dir=keep).model_dump()
     finally:
         engine.dispose()
 
 
-def bench(n: int, workers: int, batch_size: int, tmp: Path) -> dict[str, float]:
+def bench(
+    n: int, workers: int, batch_size: int, tmp: Path, keep: bool = False, dbt: bool = True
+) -> dict[str, float]:
     days = max(1, n // PER_DAY)
     reports = list(generate_reports(START, days=days, per_day=n // days, seed=n))
     seed_ris(tmp / f"ris-{n}.sqlite", reports)
@@ -87,15 +93,17 @@ def bench(n: int, workers: int, batch_size: int, tmp: Path) -> dict[str, float]:
         for d in range(days + 1):
             lo = begin + timedelta(days=d)
             batches += plan_batches(engine, lo, lo + timedelta(days=1), batch_size)
-        jobs = [(url, b.to_xcom(), i) for i, b in enumerate(batches)]
+        results_dir = str(tmp / f"gx-{n}") if keep else None
+        jobs = [(url, b.to_xcom(), i, results_dir) for i, b in enumerate(batches)]
         with ProcessPoolExecutor(workers) as pool:
             summaries = [BatchSummary.model_validate(s) for s in pool.map(_worker, jobs)]
         t["extract+validate+load"] = time.perf_counter() - t1
         for stage in ("extract", "validate", "load"):  # CPU seconds summed over workers
             t[f"  {stage} (worker s)"] = sum(s.seconds.get(stage, 0.0) for s in summaries)
-        t2 = time.perf_counter()
-        run_dbt(("build",), url=url, settings=SETTINGS, target_path=tmp / f"dbt-{n}")
-        t["dbt build"] = time.perf_counter() - t2
+        if dbt:
+            t2 = time.perf_counter()
+            run_dbt(("build",), url=url, settings=SETTINGS, target_path=tmp / f"dbt-{n}")
+            t["dbt build"] = time.perf_counter() - t2
         t["end to end"] = time.perf_counter() - t0
         assert sum(s.n_in for s in summaries) == len(reports)
         return t
@@ -111,14 +119,22 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument(
+        "--keep-results", action="store_true", help="keep the GX results (RRIEF_GX_DIR)"
+    )
+    parser.add_argument("--no-dbt", action="store_true", help="stop after the load")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            results[n] = bench(n, args.workers, args.batch_size, Path(tmp))
+            results[n] = bench(
+                n, args.workers, args.batch_size, Path(tmp), args.keep_results, not args.no_dbt
+            )
             r = results[n]
+            kept = ", GX results kept" if args.keep_results else ""
             print(
-                f"\n{int(r['n'])} reports ({args.workers} workers, batches of {args.batch_size}):"
+                f"\n{int(r['n'])} reports ({args.workers} workers, batches of "
+                f"{args.batch_size}{kept}):"
             )
             for stage, seconds in r.items():
                 if stage == "n":

@@ -447,3 +447,25 @@ def test_dag_loads_late_reports_once_and_reconciles(
     subjects = [m["Subject"] for m in sink.messages]
     assert any(s.startswith("[RRIEF] rrief_daily.reconcile failed for ") for s in subjects)
     assert any(h["task_id"] == "reconcile" and "RIS has" in h["text"] for h in hooks)
+
+
+def test_plan_routes_batches_by_the_backend_read_when_it_runs(
+    airflow_home: Path, pipeline_env: str, warehouse_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LLM batches go to extract_llm (gpu queue, llm pool), rules batches to extract: decided by
+    RRIEF_BACKEND when the plan tasks run, so the parsed DAG never depends on it."""
+    from extractors.pipeline import tasks
+    from extractors.pipeline.config import connector_from_settings
+    from extractors.pipeline.fetch import fetch_window
+    from extractors.settings import get_settings
+
+    pg.truncate_warehouse(warehouse_engine)
+    start = datetime(2025, 3, 3, 2, tzinfo=UTC)
+    context = {"data_interval_start": start, "data_interval_end": start + timedelta(days=1)}
+    connector = connector_from_settings(get_settings())
+    fetch_window(connector, *context.values(), DEMO_PSEUDONYM_KEY, warehouse_engine)
+    monkeypatch.setenv("RRIEF_BACKEND", "openai")
+    llm = tasks.plan(context, llm=True)
+    assert llm and tasks.plan(context, llm=False) == []
+    monkeypatch.setenv("RRIEF_BACKEND", "rules")
+    assert tasks.plan(context, llm=True) == [] and tasks.plan(context, llm=False) == llm

@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, delete, insert, text
+from sqlalchemy import Engine, create_engine, delete, text
 
 from extractors.demo.reports import DemoReport, generate_reports
-from extractors.demo.ris import RIS_TABLE, report_feed, ris_url, seed_ris
+from extractors.demo.ris import RIS_TABLE, add_reports, report_feed, ris_url, seed_ris
 from extractors.health.alerts import PipelineHealthError
 from extractors.health.check import store_reconciliation
 from extractors.pipeline.batches import plan_batches
@@ -54,23 +54,7 @@ def add_late_report(ris_file: Path, final_at: datetime, accession: str = "LATE-0
         text="FINDINGS: Small right pleural effusion. No pneumothorax.\nIMPRESSION: Effusion.",
         truth={},
     )
-    engine = create_engine(ris_url(ris_file))
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                insert(report_feed),
-                {
-                    "accession_number": late.accession_number,
-                    "patient_id": late.patient_id,
-                    "modality": late.modality,
-                    "procedure": late.procedure,
-                    "exam_at": late.exam_at.replace(tzinfo=None),
-                    "report_final_at": late.report_final_at.replace(tzinfo=None),
-                    "text": late.text,
-                },
-            )
-    finally:
-        engine.dispose()
+    add_reports(ris_file, [late])
 
 
 def run_day(engine: Engine, ris: SqlConnector, start: datetime, run_id: str, lookback: int):

@@ -45,21 +45,36 @@ def seed_ris(path: Path | str, reports: Iterable[DemoReport], seed: int = 11) ->
     if path.exists():
         path.unlink()
     rng = random.Random(seed)
-    rows = [
-        {
-            "accession_number": r.accession_number,
-            "patient_id": r.patient_id,
-            "modality": r.modality,
-            "procedure": r.procedure,
-            "exam_at": r.exam_at.replace(tzinfo=None),
-            "report_final_at": r.report_final_at.replace(tzinfo=None),
-            "text": _with_header(r, rng),
-        }
-        for r in reports
-    ]
+    rows = [feed_row(r, _with_header(r, rng)) for r in reports]
     engine = create_engine(f"sqlite:///{path}")
     try:
         _metadata.create_all(engine)
+        with engine.begin() as conn:
+            if rows:
+                conn.execute(report_feed.insert(), rows)
+    finally:
+        engine.dispose()
+    return len(rows)
+
+
+def feed_row(report: DemoReport, text: str | None = None) -> dict[str, object]:
+    """The ``report_feed`` row of a report (timestamps naive UTC, as the table stores them)."""
+    return {
+        "accession_number": report.accession_number,
+        "patient_id": report.patient_id,
+        "modality": report.modality,
+        "procedure": report.procedure,
+        "exam_at": report.exam_at.replace(tzinfo=None),
+        "report_final_at": report.report_final_at.replace(tzinfo=None),
+        "text": report.text if text is None else text,
+    }
+
+
+def add_reports(path: Path | str, reports: Iterable[DemoReport]) -> int:
+    """Append ``reports`` to an existing RIS file (reports that arrive late); returns how many."""
+    rows = [feed_row(r) for r in reports]
+    engine = create_engine(f"sqlite:///{path}")
+    try:
         with engine.begin() as conn:
             if rows:
                 conn.execute(report_feed.insert(), rows)

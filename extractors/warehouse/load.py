@@ -286,32 +286,36 @@ def upsert_quarantine(
     return counts
 
 
-def upsert_run_metrics(bind: Bind, rows: Iterable[RunMetricsRow]) -> UpsertCounts:
-    """UPSERT task-run metrics on (run_id, task_id, map_index): a retried task overwrites."""
-    pk = ("run_id", "task_id", "map_index")
-    compare = [c for c in RunMetricsRow.model_fields if c not in pk]
+def _upsert_on_key(
+    bind: Bind,
+    rows: Iterable[R],
+    row_type: type[R],
+    table: Table,
+    key: Sequence[str],
+    touch: dict[str, Any],
+) -> UpsertCounts:
+    """UPSERT ``row_type`` rows on ``key``, updating a row when any other field differs."""
+    compare = [c for c in row_type.model_fields if c not in key]
     counts = UpsertCounts()
     with transaction(bind) as conn:
         for chunk in _chunks(rows, CHUNK_SIZE):
-            _check_type(chunk, RunMetricsRow)
-            params = _json_params(_dedupe(chunk, pk))
-            counts += _upsert(conn, run_metrics, params, pk, compare, {"recorded_at": func.now()})
+            _check_type(chunk, row_type)
+            params = _json_params(_dedupe(chunk, key))
+            counts += _upsert(conn, table, params, key, compare, touch)
     return counts
+
+
+def upsert_run_metrics(bind: Bind, rows: Iterable[RunMetricsRow]) -> UpsertCounts:
+    """UPSERT task-run metrics on (run_id, task_id, map_index): a retried task overwrites."""
+    key = ("run_id", "task_id", "map_index")
+    return _upsert_on_key(bind, rows, RunMetricsRow, run_metrics, key, {"recorded_at": func.now()})
 
 
 def upsert_validation_results(bind: Bind, rows: Iterable[ValidationResultRow]) -> UpsertCounts:
     """UPSERT the index of kept validation results on (run_id, task_id, map_index, suite_name)."""
-    pk = ("run_id", "task_id", "map_index", "suite_name")
-    compare = [c for c in ValidationResultRow.model_fields if c not in pk]
-    counts = UpsertCounts()
-    with transaction(bind) as conn:
-        for chunk in _chunks(rows, CHUNK_SIZE):
-            _check_type(chunk, ValidationResultRow)
-            params = _json_params(_dedupe(chunk, pk))
-            counts += _upsert(
-                conn, validation_results, params, pk, compare, {"validated_at": func.now()}
-            )
-    return counts
+    key = ("run_id", "task_id", "map_index", "suite_name")
+    touch = {"validated_at": func.now()}
+    return _upsert_on_key(bind, rows, ValidationResultRow, validation_results, key, touch)
 
 
 def insert_task_failures(bind: Bind, rows: Iterable[TaskFailureRow]) -> int:

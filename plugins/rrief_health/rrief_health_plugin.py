@@ -2,9 +2,12 @@
 Airflow API server at ``/rrief-health`` and adds it to the UI's Browse menu as an embedded view.
 
 The page shows the last 30 days: volumes, quarantine and invalid-output rates, extraction
-latency and label prevalence with drift flags, as server-side SVG (no scripts, no downloads).
+latency and label prevalence with drift flags, as server-side SVG (no scripts, no downloads),
+the stored alerts, and every kept Great Expectations result with the GX Data Docs page of each
+failed one (``/rrief-health/data-docs/...``, rendered from ``RRIEF_GX_DIR``).
 Every route requires a logged-in Airflow user (the UI's session cookie is sent to the iframe).
-The API server needs ``RRIEF_WAREHOUSE_URL``; it opens the connection on the first request.
+The API server needs ``RRIEF_WAREHOUSE_URL`` (it opens the connection on the first request) and
+read access to ``RRIEF_GX_DIR``.
 """
 
 from __future__ import annotations
