@@ -24,6 +24,7 @@ from extractors.extract import make_extractor
 from extractors.gold import annotations as store
 from extractors.schemas import get_schema
 from tests.annotate_data import PASSWORD, add_user, load_demo_reports
+from tests.ci import skip_unless_ci
 from tests.test_health_plugin import CHROMIUM, CHROMIUM_FLAGS, _free_port, png_pixels
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,7 @@ CX14 = get_schema(str(ROOT / "examples" / "schemas" / "chestxray14.yaml"))
 @pytest.fixture(scope="module")
 def playwright_chromium() -> Iterator[object]:
     if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
-        pytest.skip("no /usr/bin/chromium: install Debian's chromium (apt-get install chromium)")
+        skip_unless_ci("no /usr/bin/chromium: install Debian's chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) missing")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_FLAGS))
