@@ -45,7 +45,11 @@ def seed_ris(path: Path | str, reports: Iterable[DemoReport], seed: int = 11) ->
     if path.exists():
         path.unlink()
     rng = random.Random(seed)
-    rows = [feed_row(r, _with_header(r, rng)) for r in reports]
+    return _write(path, [feed_row(r, _with_header(r, rng)) for r in reports])
+
+
+def _write(path: Path | str, rows: list[dict[str, object]]) -> int:
+    """Insert ``rows`` into the RIS file's ``report_feed`` (created when missing)."""
     engine = create_engine(f"sqlite:///{path}")
     try:
         _metadata.create_all(engine)
@@ -72,15 +76,7 @@ def feed_row(report: DemoReport, text: str | None = None) -> dict[str, object]:
 
 def add_reports(path: Path | str, reports: Iterable[DemoReport]) -> int:
     """Append ``reports`` to an existing RIS file (reports that arrive late); returns how many."""
-    rows = [feed_row(r) for r in reports]
-    engine = create_engine(f"sqlite:///{path}")
-    try:
-        with engine.begin() as conn:
-            if rows:
-                conn.execute(report_feed.insert(), rows)
-    finally:
-        engine.dispose()
-    return len(rows)
+    return _write(path, [feed_row(r) for r in reports])
 
 
 def ris_url(path: Path | str) -> str:
