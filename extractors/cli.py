@@ -124,9 +124,14 @@ def extract(
         summary = extract_file(extractor, records, output_path, batch_size, progress)
     except (SchemaError, BackendError, InputError) as exc:
         raise click.ClickException(str(exc)) from None
+    duplicates = (
+        f"; {summary.duplicates} repeat an earlier report id (flagged duplicate_report_id)"
+        if summary.duplicates
+        else ""
+    )
     click.echo(
         f"{summary.total} reports -> {output_path}: {summary.ok} ok, {summary.errors} errors "
-        f"({summary.per_second:.0f} reports/s)",
+        f"({summary.per_second:.0f} reports/s){duplicates}",
         err=True,
     )
 

@@ -239,3 +239,46 @@ def test_warehouse_down_is_a_clear_error() -> None:
         "warehouse", "status", "--url", "postgresql+psycopg://nobody:pw@127.0.0.1:9/none"
     )
     assert code == 1 and "cannot reach the warehouse at" in err and "pw" not in err
+
+
+def test_a_stray_csv_quote_never_labels_one_report_from_another_patients_text(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text(
+        'report_id,text\n1,"Small left pleural effusion.,\n2,No pneumothorax.\n'
+        "3,Heart is enlarged.\n4,Possible atelectasis.\n"
+    )
+    out = tmp_path / "out.jsonl"
+    code, _, err = run("extract", "--schema", "cxr", "--input", str(src), "--output", str(out))
+    assert code == 0, err
+    lines = read_jsonl(out)
+    assert [(r["report_id"], r["status"]) for r in lines] == [
+        (None, "error"), ("2", "ok"), ("3", "ok"), ("4", "ok")
+    ]  # fmt: skip
+    assert "input line 2" in lines[0]["error"]
+    assert lines[1]["labels"]["Pleural Effusion"] == "not_mentioned"  # not report 1's text
+    assert "4 reports -> " in err and "3 ok, 1 errors" in err
+
+
+def test_duplicate_report_ids_are_counted_in_the_summary(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        "".join(json.dumps({"report_id": i, "text": "Normal chest."}) + "\n" for i in "abab")
+    )
+    out = tmp_path / "out.jsonl"
+    code, _, err = run("extract", "--schema", "cxr", "--input", str(src), "--output", str(out))
+    assert code == 0, err
+    assert "2 repeat an earlier report id (flagged duplicate_report_id)" in err
+    assert [r["flags"] for r in read_jsonl(out)] == [[], [], ["duplicate_report_id"]] + [
+        ["duplicate_report_id"]
+    ]
+
+
+def test_wrong_keys_on_jsonl_fail_before_any_output(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "body": "Normal."}) + "\n")
+    out = tmp_path / "out.jsonl"
+    code, _, err = run("extract", "--schema", "cxr", "--input", str(src), "--output", str(out))
+    assert code == 1 and "has keys id, body" in err and "--id-col" in err
+    assert not out.exists()

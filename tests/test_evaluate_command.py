@@ -221,7 +221,8 @@ def test_bad_inputs_give_precise_errors(cxr_files: dict[str, Path], tmp_path: Pa
     assert result.exit_code == 1 and "schema 'mammo', not 'cxr'" in result.output
     dup = _write_jsonl(tmp_path / "d.jsonl", [_ok("r1", _labels()), _ok("r1", _labels())])
     result = _run(["--schema", "cxr", "--pred", str(dup), "--gold", str(cxr_files["gold"])])
-    assert result.exit_code == 1 and "'r1' appears twice" in result.output
+    assert result.exit_code == 1 and "line 2: its report_id appears twice" in result.output
+    assert "r1" not in result.output  # line numbers, never report ids
     gold = str(cxr_files["gold"])
     result = _run(["--schema", "cxr", "--pred", str(cxr_files["a"]), "--gold", gold,
                    "--findings", "Hernia"])  # fmt: skip
@@ -318,3 +319,39 @@ def test_compare_without_bootstrap_still_runs_mcnemar(cxr_files: dict[str, Path]
     edema = next(r for r in rows if r["label"] == "Edema")
     assert edema["p_bootstrap"] is None and edema["delta"]["ci_low"] is None
     assert edema["p_mcnemar"] == 1.0
+
+
+def test_deep_nesting_in_predictions_is_one_unreadable_line(
+    cxr_files: dict[str, Path], tmp_path: Path
+) -> None:
+    rows = [_ok(r, _labels()) for r in ("r1", "r2", "r3", "r4")]
+    pred = _write_jsonl(tmp_path / "p.jsonl", rows)
+    with pred.open("a") as fh:
+        fh.write('{"report_id": "r5", "labels": ' + "[" * 5000 + "]" * 5000 + "}\n")
+    gold = str(cxr_files["gold"])
+    result = _run(["--schema", "cxr", "--pred", str(pred), "--gold", gold, "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert "1 unreadable prediction lines" in result.output
+    assert "invalid/error-output rate 0.0%" in result.output  # the 4 gold reports still score
+
+
+def test_deep_nesting_in_gold_names_the_line(cxr_files: dict[str, Path], tmp_path: Path) -> None:
+    gold = tmp_path / "g.jsonl"
+    gold.write_text(cxr_files["gold"].read_text() + "[" * 5000 + "]" * 5000 + "\n")
+    result = _run(["--schema", "cxr", "--pred", str(cxr_files["a"]), "--gold", str(gold)])
+    assert result.exit_code == 1
+    assert "line 5: JSON nested too deeply to read" in result.output
+
+
+def test_no_shared_report_ids_is_an_error_not_f1_zero(
+    cxr_files: dict[str, Path], tmp_path: Path
+) -> None:
+    other = _write_jsonl(tmp_path / "o.jsonl", [_ok(f"x{i}", _labels()) for i in range(3)])
+    gold = str(cxr_files["gold"])
+    result = _run(["--schema", "cxr", "--pred", str(other), "--gold", gold])
+    assert result.exit_code == 1
+    assert "none of the 4 gold report ids appears among the 3 report ids" in result.output
+    result = _run(
+        ["--schema", "cxr", "--pred", str(cxr_files["a"]), "--gold", gold, "--compare", str(other)]
+    )
+    assert result.exit_code == 1 and "none of the 4 gold report ids" in result.output

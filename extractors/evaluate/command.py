@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from extractors.evaluate.metrics import evaluate_tasks, paired_deltas, primary_key
-from extractors.evaluate.predictions import PredictionFileError, load_predictions
+from extractors.evaluate.predictions import PredictionFileError, PredictionSet, load_predictions
 from extractors.evaluate.report import (
     CONVENTIONS,
     comparison_rows,
@@ -25,7 +25,7 @@ from extractors.evaluate.report import (
 )
 from extractors.evaluate.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, holm, mcnemar_from_correct
 from extractors.evaluate.tasks import Section, UncertainPolicy, build_sections
-from extractors.gold import GOLD_FORMATS, GoldError, guess_gold_format, load_gold
+from extractors.gold import GOLD_FORMATS, GoldError, GoldSet, guess_gold_format, load_gold
 from extractors.schemas import SchemaError, get_schema
 from extractors.settings import get_settings
 
@@ -61,10 +61,9 @@ def run_evaluation(
         sections, cov = build_sections(schema, gold, preds, uncertain_policy, findings)
     except (SchemaError, GoldError, PredictionFileError) as exc:
         raise EvaluationError(str(exc)) from None
-    if not preds.labels and not preds.errors:
-        raise EvaluationError(f"prediction file {pred_path} holds no prediction lines")
+    _check_overlap(gold, preds)
     if cov.n_invalid == cov.n_gold:
-        log.warning("no gold report has a usable prediction: check that report ids match")
+        log.warning("no gold report has a usable prediction: every prediction is an error line")
     result: dict[str, Any] = {
         "schema": schema.id,
         "gold": {
@@ -89,6 +88,7 @@ def run_evaluation(
     if compare_path is not None:
         try:
             other = load_predictions(compare_path, schema)
+            _check_overlap(gold, other)
             other_sections, other_cov = build_sections(
                 schema, gold, other, uncertain_policy, findings
             )
@@ -105,6 +105,18 @@ def run_evaluation(
             ],
         }
     return result
+
+
+def _check_overlap(gold: GoldSet, preds: PredictionSet) -> None:
+    """Refuse predictions that share no report id with the gold: every score would be 0."""
+    if not preds.labels and not preds.errors:
+        raise EvaluationError(f"prediction file {preds.path} holds no prediction lines")
+    if not set(gold.labels) & preds.ids():
+        raise EvaluationError(
+            f"none of the {len(gold)} gold report ids appears among the {len(preds.ids())} "
+            f"report ids of {preds.path}: do both files describe the same reports? "
+            "(check --gold-id-col and the id column given to rrief extract)"
+        )
 
 
 def _compare_section(a: Section, b: Section, resamples: int, seed: int) -> list[dict[str, Any]]:

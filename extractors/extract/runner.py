@@ -13,7 +13,7 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from extractors.extract.base import Extractor
-from extractors.io.readers import InputProblem
+from extractors.io.readers import DUPLICATE_FLAG, InputProblem
 from extractors.io.writers import JsonlWriter
 from extractors.results import ExtractionResult, ReportInput
 
@@ -29,6 +29,7 @@ class RunSummary:
     ok: int
     errors: int
     seconds: float
+    duplicates: int = 0  # results whose report id an earlier input line already had
 
     @property
     def per_second(self) -> float:
@@ -64,12 +65,14 @@ def extract_file(
 ) -> RunSummary:
     """Extract every record into ``output`` (written atomically) and return the counts."""
     start = time.perf_counter()
+    duplicates = 0
     with (
         JsonlWriter(output) as writer,
         tqdm(desc=f"extract {extractor.schema.id}", unit="report", disable=not progress) as bar,
     ):
         for result in extract_stream(extractor, records, batch_size):
             writer.write(result)
+            duplicates += DUPLICATE_FLAG in result.flags
             bar.update(1)
     seconds = time.perf_counter() - start
     summary = RunSummary(
@@ -77,7 +80,14 @@ def extract_file(
         ok=writer.counts["ok"],
         errors=writer.counts["error"],
         seconds=seconds,
+        duplicates=duplicates,
     )
+    if duplicates:
+        log.warning(
+            "%d results repeat an earlier report id (flagged %s): the ids are not unique",
+            duplicates,
+            DUPLICATE_FLAG,
+        )
     log.info(
         "extracted %d reports with %s (%d ok, %d errors) in %.1fs",
         summary.total,

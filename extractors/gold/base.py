@@ -8,12 +8,13 @@ Each gold format (:mod:`~extractors.gold.jsonl`, :mod:`~extractors.gold.openi`,
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from extractors.io.csvfile import CsvHeaderError, StrictCsv
+from extractors.io.redact import describe_columns
 
 GoldKind = Literal["labels", "positive_only", "cddcesm"]
 
@@ -63,15 +64,33 @@ def existing(path: Path | str) -> Path:
     return path
 
 
+def csv_table(path: Path) -> StrictCsv:
+    """A gold CSV read strictly (:mod:`extractors.io.csvfile`); a bad header is a GoldError."""
+    text = existing(path).read_text(encoding="utf-8", errors="replace")
+    try:
+        return StrictCsv(text)
+    except CsvHeaderError as exc:
+        raise GoldError(f"{path}: {exc}") from None
+
+
+def csv_rows(path: Path, table: StrictCsv) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line number, row)`` per record; a malformed record (a stray quote, a wrong number of
+    fields) is a :class:`GoldError` naming its line, never a merged or dropped row."""
+    for rec in table.records():
+        if rec.values is None:
+            raise GoldError(f"{path} line {rec.line}: {rec.problem}")
+        yield rec.line, rec.values
+
+
 def read_csv(path: Path, required: Iterable[str]) -> list[tuple[int, dict[str, str]]]:
     """``(line number, row)`` for each data row of a CSV that has every ``required`` column."""
-    text = existing(path).read_text(encoding="utf-8-sig", errors="replace")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = reader.fieldnames or []
-    missing = [c for c in required if c not in columns]
+    table = csv_table(path)
+    missing = [c for c in required if c not in table.columns]
     if missing:
-        raise GoldError(f"{path} lacks column(s) {', '.join(missing)}; it has {', '.join(columns)}")
-    return [(lineno, row) for lineno, row in enumerate(reader, start=2)]
+        raise GoldError(
+            f"{path} lacks column(s) {', '.join(missing)}; it has {describe_columns(table.columns)}"
+        )
+    return list(csv_rows(path, table))
 
 
 def row_id(
@@ -81,10 +100,13 @@ def row_id(
     lineno: int,
     seen: Iterable[dict[str, Any]],
 ) -> str:
-    """The non-empty id of a CSV row, refusing one already in any of the ``seen`` mappings."""
+    """The non-empty id of a CSV row, refusing one already in any of the ``seen`` mappings
+    (the message names the line, not the id: ids may identify patients)."""
     rid = (row.get(id_col) or "").strip()
     if not rid:
         raise GoldError(f"{path} line {lineno}: empty {id_col}")
     if any(rid in mapping for mapping in seen):
-        raise GoldError(f"{path} line {lineno}: {id_col} {rid!r} appears twice")
+        raise GoldError(
+            f"{path} line {lineno}: its {id_col} appears twice (on an earlier line too)"
+        )
     return rid

@@ -16,14 +16,14 @@ where labelled (:mod:`extractors.evaluate.tasks`).
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from extractors.gold.base import GoldError, GoldSet, existing
+from extractors.gold.base import GoldError, GoldSet, csv_rows, csv_table, existing
 from extractors.gold.normalize import normalize_birads, normalize_density, normalize_side
+from extractors.io.redact import describe_columns
 
 REQUIRED_COLUMNS = (
     "patient_id",
@@ -40,7 +40,8 @@ REQUIRED_COLUMNS = (
 def _row_side(row: dict[str, Any]) -> str:
     side = str(row.get("side", "")).strip().upper()
     if side not in ("L", "R"):
-        raise GoldError(f"patient {row.get('patient_id')!r}: side must be L or R, got {side!r}")
+        shown = f"{side!r}" if len(side) <= 3 and side.isalpha() else f"{len(side)} characters"
+        raise GoldError(f"side must be L or R, got {shown}")
     return normalize_side(side)
 
 
@@ -50,7 +51,7 @@ def cddcesm_report_text(row: dict[str, Any]) -> str:
     findings = str(row.get("dm_findings_text") or "").strip()
     opinion = str(row.get("dm_opinion_text") or "").strip()
     if not findings and not opinion:
-        raise GoldError(f"patient {row.get('patient_id')!r} {side}: no report text")
+        raise GoldError(f"{side} breast: no report text")
     lines = [f"{side.upper()} BREAST:"]
     if findings:
         lines.append(f"FINDINGS: {findings}")
@@ -66,35 +67,36 @@ def load_cddcesm(path: str | Path) -> list[dict[str, Any]]:
     ``density``, ``side`` (left/right), ``findings`` and ``tags`` (the label text as given).
     """
     path = existing(path)
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise GoldError(f"{path}: missing columns {', '.join(missing)}")
-        out: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for line_no, row in enumerate(reader, start=2):
-            try:
-                side = _row_side(row)
-                report_id = f"{row['patient_id'].strip()}{row['side'].strip().upper()}"
-                if report_id in seen:
-                    raise GoldError(f"duplicate report id {report_id}")
-                seen.add(report_id)
-                out.append(
-                    {
-                        "report_id": report_id,
-                        "text": cddcesm_report_text(row),
-                        "gold": {
-                            "birads": normalize_birads(row["label_birads_dm"]),
-                            "density": normalize_density(row["label_density_acr"]),
-                            "side": side,
-                            "findings": row["label_findings_dm"].strip(),
-                            "tags": row["label_tags_dm"].strip(),
-                        },
-                    }
-                )
-            except GoldError as exc:
-                raise GoldError(f"{path}, line {line_no}: {exc}") from None
+    table = csv_table(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise GoldError(
+            f"{path}: missing columns {', '.join(missing)}; it has {describe_columns(table.columns)}"
+        )
+    out: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for line_no, row in csv_rows(path, table):
+        try:
+            side = _row_side(row)
+            report_id = f"{row['patient_id'].strip()}{row['side'].strip().upper()}"
+            if report_id in seen:
+                raise GoldError(f"patient and side appear twice (first on line {seen[report_id]})")
+            seen[report_id] = line_no
+            out.append(
+                {
+                    "report_id": report_id,
+                    "text": cddcesm_report_text(row),
+                    "gold": {
+                        "birads": normalize_birads(row["label_birads_dm"]),
+                        "density": normalize_density(row["label_density_acr"]),
+                        "side": side,
+                        "findings": row["label_findings_dm"].strip(),
+                        "tags": row["label_tags_dm"].strip(),
+                    },
+                }
+            )
+        except GoldError as exc:
+            raise GoldError(f"{path}, line {line_no}: {exc}") from None
     return out
 
 
@@ -137,7 +139,7 @@ def load_cddcesm_gold(path: Path | str, loader: CddcesmLoader | None = None) -> 
     path = existing(path)
     try:
         records = (loader or load_cddcesm)(path)
-    except (KeyError, OSError) as exc:
+    except (KeyError, OSError) as exc:  # keys are the loader's own field names
         raise GoldError(f"cannot read CDD-CESM gold: {exc}") from None
     labels: dict[str, dict[str, Any]] = {}
     for i, rec in enumerate(records):
@@ -149,10 +151,14 @@ def load_cddcesm_gold(path: Path | str, loader: CddcesmLoader | None = None) -> 
                 "birads": normalize_birads(gold.get("birads")),
                 "density": normalize_density(gold.get("density")),
             }
-        except (KeyError, TypeError, GoldError) as exc:
+        except GoldError as exc:
             raise GoldError(f"{path} record {i + 1}: cannot read gold ({exc})") from None
+        except (KeyError, TypeError) as exc:
+            raise GoldError(
+                f"{path} record {i + 1}: cannot read gold ({type(exc).__name__})"
+            ) from None
         if rid in labels:
-            raise GoldError(f"{path} record {i + 1}: report id {rid!r} appears twice")
+            raise GoldError(f"{path} record {i + 1}: its report id appears twice")
         labels[rid] = entry
     if not labels:
         raise GoldError(f"{path} holds no gold records")

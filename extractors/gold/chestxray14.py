@@ -15,6 +15,7 @@ from typing import Any
 
 from extractors.gold.base import CXR_FINDINGS, GoldError, GoldSet, read_csv, row_id
 from extractors.gold.positive_only import positive_only_set
+from extractors.io.redact import shown_value
 
 CHESTXRAY14_MAP: dict[str, tuple[str, ...]] = {
     "Atelectasis": ("Atelectasis",),
@@ -46,7 +47,9 @@ def load_chestxray14(path: Path | str, id_col: str = "uid") -> GoldSet:
         for col in sources:
             raw = (row[col] or "").strip()
             if raw not in ("0", "1", "0.0", "1.0"):
-                raise GoldError(f"{path} line {lineno}: column {col} is {raw!r}, expected 0 or 1")
+                raise GoldError(
+                    f"{path} line {lineno}: column {col} is {shown_value(raw)}, expected 0 or 1"
+                )
             values[col] = raw.startswith("1")
         labels[rid] = {f: any(values[c] for c in CHESTXRAY14_MAP[f]) for f in covered}
     return positive_only_set(labels, skipped, path, covered, "NegBio ChestX-ray14 gold")

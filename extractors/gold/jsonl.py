@@ -27,11 +27,12 @@ def iter_gold_jsonl(
 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """``(report id, "PATH line N", record)`` for each line of a gold JSONL file.
 
-    Invalid JSON, a line that is not an object, a missing id or a repeated id raise
-    :class:`GoldError` naming the line.
+    Invalid or too deeply nested JSON, a line that is not an object, a missing id, an id that
+    is not a string or number, or a repeated id raise :class:`GoldError` naming the line (never
+    the id or the text).
     """
     path = existing(path)
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     with path.open("r", encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -41,15 +42,19 @@ def iter_gold_jsonl(
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise GoldError(f"{where}: not valid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise GoldError(f"{where}: JSON nested too deeply to read") from None
             if not isinstance(record, dict):
                 raise GoldError(f"{where}: not a JSON object")
             rid = record.get(id_key)
+            if isinstance(rid, bool) or not isinstance(rid, str | int | float | None):
+                raise GoldError(f"{where}: {id_key!r} must be a string or a number")
             if rid is None or str(rid).strip() == "":
                 raise GoldError(f"{where}: no {id_key!r}")
             rid = str(rid)
             if rid in seen:
-                raise GoldError(f"{where}: report id {rid!r} appears twice")
-            seen.add(rid)
+                raise GoldError(f"{where}: its {id_key} appears twice (first on line {seen[rid]})")
+            seen[rid] = lineno
             yield rid, where, record
 
 
@@ -63,7 +68,7 @@ def validated_labels(
     try:
         return schema.validate_labels(from_chexpert_codes(raw, schema))
     except LabelValidationError as exc:
-        raise GoldError(f"{where} (report {rid!r}): {exc}") from None
+        raise GoldError(f"{where}: {exc}") from None
 
 
 def load_jsonl_gold(path: Path | str, schema: SchemaSpec, id_key: str = "report_id") -> GoldSet:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from extractors.gold.base import GoldError
+from extractors.io.redact import shown_value
 from extractors.rules.mammo import BIRADS_ORDER, highest_birads
 
 _EMPTY = ("", "_", "nan", "none")
@@ -34,7 +35,7 @@ def normalize_birads(value: Any) -> str | None:
     bad = [c for c in cats if c not in BIRADS_ORDER]
     if bad:
         raise GoldError(
-            f"BI-RADS value {value!r} has unknown categories {bad}; "
+            f"BI-RADS value {shown_value(value)} has unknown categories {', '.join(shown_value(c) for c in bad)}; "
             f"expected {', '.join(BIRADS_ORDER)}"
         )
     return highest_birads(cats)
@@ -51,7 +52,7 @@ def normalize_density(value: Any) -> str | None:
     if text in _EMPTY:
         return None
     if text not in ("a", "b", "c", "d"):
-        raise GoldError(f"ACR density {value!r} is not one of A-D, '_' or empty")
+        raise GoldError(f"ACR density {shown_value(value)} is not one of A-D, '_' or empty")
     return text
 
 
@@ -62,4 +63,4 @@ def normalize_side(value: Any) -> str:
         return "left"
     if text in ("r", "right"):
         return "right"
-    raise GoldError(f"breast side must be L or R (or left/right), got {value!r}")
+    raise GoldError(f"breast side must be L or R (or left/right), got {shown_value(value)}")

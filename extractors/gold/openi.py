@@ -44,14 +44,22 @@ the development reports), so No Finding precision is bounded by the gold, not on
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from extractors.gold.base import CXR_FINDINGS, GoldSet, existing, read_csv, row_id
+from extractors.gold.base import (
+    CXR_FINDINGS,
+    GoldError,
+    GoldSet,
+    csv_rows,
+    csv_table,
+    read_csv,
+    row_id,
+)
 from extractors.gold.positive_only import positive_only_set
 from extractors.io.readers import join_text_columns
+from extractors.io.redact import describe_columns
 
 _NON_LUNG_SITES = frozenset({
     "heart", "mediastinum", "ribs", "pleura", "breast", "abdomen", "clavicle", "spine", "sternum",
@@ -141,9 +149,12 @@ def load_openi_mesh(path: Path | str, id_col: str = "uid", mesh_col: str = "MeSH
 def openi_reports(path: Path | str) -> Iterator[dict[str, str]]:
     """Open-i ``reports.csv`` rows as ``{report_id, text}`` (findings + impression only), the
     text exactly as ``rrief extract --text-col findings --text-col impression`` builds it."""
-    with existing(path).open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            text = join_text_columns(
-                {"findings": row.get("findings") or "", "impression": row.get("impression") or ""}
-            )
-            yield {"report_id": row["uid"], "text": text}
+    path = Path(path)
+    table = csv_table(path)
+    if "uid" not in table.columns:
+        raise GoldError(f"{path} lacks column uid; it has {describe_columns(table.columns)}")
+    for _, row in csv_rows(path, table):
+        text = join_text_columns(
+            {"findings": row.get("findings") or "", "impression": row.get("impression") or ""}
+        )
+        yield {"report_id": row["uid"], "text": text}

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from extractors.io.redact import looks_like_column_name
+
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _FIELD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _\-/()]*$")
 
@@ -211,12 +213,21 @@ class SchemaSpec(BaseModel):
             model = self.label_model.model_validate(labels)
         except ValidationError as exc:
             errors = []
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                errors.append(f"{loc}: {err['msg']}")
+            for err in exc.errors(include_input=False, include_url=False):
+                # an unknown key is data from the file: shown only when it looks like a name
+                parts = [self._shown_key(p) for p in err["loc"]]
+                errors.append(f"{'.'.join(parts)}: {err['msg']}")
             raise LabelValidationError(self.id, errors) from None
         dumped = model.model_dump(by_alias=True)
         return self.canonical(dumped)
+
+    def _shown_key(self, part: str | int) -> str:
+        """A location part for a message: field names, keys and list positions as they are; an
+        unknown key (data from the input) only when it looks like a name."""
+        known = {*self.field_names, *(k for f in self.fields for k in self.keys_for(f) or ())}
+        if isinstance(part, int) or part in known or looks_like_column_name(str(part)):
+            return str(part)
+        return "(an unknown key)"
 
     def canonical(self, labels: dict[str, Any]) -> dict[str, Any]:
         """Order keys as the schema declares them (the fixed order used for training targets)."""

@@ -6,7 +6,10 @@ the text the warehouse stores; undecodable bytes are replaced, never dropped, an
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,11 @@ class DecodedText:
 
 
 def decode_report(raw: str | bytes) -> DecodedText:
-    """Decode bytes as UTF-8 (replacing bad bytes), normalize line endings, drop NUL characters."""
+    """Decode bytes as UTF-8 (replacing bad bytes), normalize line endings, drop NUL characters.
+
+    Strings may hold lone surrogates (a JSON ``"\\ud800"`` escape): they cannot be written as
+    UTF-8, so they are replaced with U+FFFD and flagged ``invalid_unicode_replaced``.
+    """
     flags: list[str] = []
     if isinstance(raw, bytes):
         try:
@@ -30,6 +37,9 @@ def decode_report(raw: str | bytes) -> DecodedText:
         text = raw
         if "\ufffd" in text:
             flags.append("replacement_characters")
+        if _SURROGATE.search(text):
+            text = _SURROGATE.sub("\ufffd", text)
+            flags.append("invalid_unicode_replaced")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text:
