@@ -23,7 +23,7 @@ from typing import Any
 
 from extractors.gold.base import GoldError, GoldSet, csv_rows, csv_table, existing
 from extractors.gold.normalize import normalize_birads, normalize_density, normalize_side
-from extractors.io.redact import describe_columns
+from extractors.io.redact import describe_columns, shown_value
 
 REQUIRED_COLUMNS = (
     "patient_id",
@@ -40,8 +40,7 @@ REQUIRED_COLUMNS = (
 def _row_side(row: dict[str, Any]) -> str:
     side = str(row.get("side", "")).strip().upper()
     if side not in ("L", "R"):
-        shown = f"{side!r}" if len(side) <= 3 and side.isalpha() else f"{len(side)} characters"
-        raise GoldError(f"side must be L or R, got {shown}")
+        raise GoldError(f"side must be L or R, got {shown_value(side)}")
     return normalize_side(side)
 
 

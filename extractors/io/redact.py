@@ -32,10 +32,12 @@ def describe_columns(columns: Sequence[str]) -> str:
         return "no header"
     text = ", ".join(shown)
     if hidden:
-        what = "field does" if hidden == 1 else "fields do"
-        extra = (
-            f"{hidden} {what} not look like column names (not shown: is the header row missing?)"
+        what = (
+            "field does not look like a column name"
+            if hidden == 1
+            else ("fields do not look like column names")
         )
+        extra = f"{hidden} {what} (not shown: is the header row missing?)"
         text = f"{text} and {extra}" if text else extra
     return text
 
@@ -46,4 +48,4 @@ def shown_value(value: object) -> str:
     text = str(value)
     if _CODE_LIKE.fullmatch(text) and not _DIGIT_RUN.search(text):
         return repr(text)
-    return f"a value of {len(text)} characters"
+    return f"({len(text)} characters, not shown)"
