@@ -8,6 +8,7 @@ serve`` never answers 503 on demand).
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -57,7 +58,11 @@ class Scripted:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 outer.requests.append(
-                    {"path": self.path, "body": json.loads(self.rfile.read(length))}
+                    {
+                        "path": self.path,
+                        "body": json.loads(self.rfile.read(length)),
+                        "authorization": self.headers.get("authorization"),
+                    }
                 )
                 status, body, headers = outer.script.pop(0) if outer.script else (500, {}, {})
                 self._answer(status, body, headers)
@@ -346,3 +351,41 @@ def test_concurrency_is_bounded(scripted: Any) -> None:
     assert [r.status for r in results] == ["ok"] * 9
     assert [r.report_id for r in results] == [f"r{i}" for i in range(9)]
     assert 2 <= peak <= 3
+
+
+def test_credentials_in_the_endpoint_url_are_sent_but_never_shown(
+    scripted: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``http://user:password@host/v1``: basic auth on the wire, redacted everywhere else (retry
+    logs, the error line that becomes ``raw.extractions.error``, start-up messages)."""
+    busy = (503, {"error": {"message": "overloaded"}}, {})
+    server = scripted([busy, busy, (400, {"error": {"message": "bad request"}}, {})])
+    endpoint = server.url.replace("http://", "http://rrief:s3cret-pw@")
+    with caplog.at_level("DEBUG"):
+        ex = make_openai_extractor(
+            CXR, endpoint=endpoint, adapter="cxr-v1", check_model="false", backoff="0.01"
+        )
+        (result,) = ex.extract_batch([REPORT])
+    assert result.status == "error" and "refused the request (HTTP 400)" in (result.error or "")
+    assert ex.endpoint == server.url
+    assert "retry 2" in caplog.text and "prefer RRIEF_LLM_API_KEY" in caplog.text
+    for shown in (result.error or "", caplog.text, ex.endpoint, repr(ex.options)):
+        assert "s3cret" not in shown and "rrief:" not in shown
+    expected = "Basic " + base64.b64encode(b"rrief:s3cret-pw").decode()
+    assert [r["authorization"] for r in server.requests] == [expected] * 3
+    with socket.socket() as s:  # unreachable: the start-up error names the bare endpoint
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(BackendError) as err:
+        make_openai_extractor(CXR, endpoint=f"http://u:s3cret@127.0.0.1:{port}/v1", adapter="a")
+    assert "s3cret" not in str(err.value) and f"http://127.0.0.1:{port}/v1" in str(err.value)
+
+
+def test_the_api_key_is_a_bearer_token(scripted: Any) -> None:
+    server = scripted([(200, chat_answer(VALID), {})])
+    ex = make_openai_extractor(
+        CXR, endpoint=server.url, adapter="cxr-v1", check_model="false", api_key="k-123"
+    )
+    (result,) = ex.extract_batch([REPORT])
+    assert result.status == "ok" and server.requests[0]["authorization"] == "Bearer k-123"
+    assert "k-123" not in repr(ex.options)

@@ -9,8 +9,11 @@ possible answer. Each answer is parsed and validated by the schema.
 How it talks to the server:
 
 * **Egress guard first.** :func:`extractors.llm.egress.check_endpoint` refuses a non-private
-  endpoint before any connection is opened. Proxies from the environment are ignored
+  endpoint before any connection is opened, and the client's transport connects only to the
+  addresses it checked (no second DNS lookup). Proxies from the environment are ignored
   (``trust_env=False``) and redirects are not followed, so nothing is routed elsewhere.
+  Credentials in the URL (``http://user:password@host/v1``) are sent as basic auth and never
+  shown; ``api_key`` (``RRIEF_LLM_API_KEY``) is the preferred way.
 * **One adapter per extractor**, so all requests of a run are grouped per adapter and all start
   with the same fixed instruction message (``prompts.build_messages``): vLLM's prefix cache
   reuses it across reports. Reports are sent in input order.
@@ -50,7 +53,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from extractors.extract.base import EvidenceMap, ExtractionError, Extractor, Labels
 from extractors.extract.registry import BackendError
-from extractors.llm.egress import check_endpoint
+from extractors.llm.egress import (
+    Resolver,
+    check_endpoint,
+    pinned_transport,
+    resolve_host,
+    url_credentials,
+)
 from extractors.llm.json_bounds import UnboundedSchemaError, max_new_tokens_for_schema
 from extractors.llm.prompts import PROMPT_TEMPLATE_VERSION, build_messages, render_prompt
 from extractors.results import ReportInput
@@ -122,11 +131,23 @@ class OpenAIExtractor(Extractor):
     backend = "openai"
 
     def __init__(
-        self, schema: SchemaSpec, endpoint: str, adapter: str, options: OpenAIOptions
+        self,
+        schema: SchemaSpec,
+        endpoint: str,
+        adapter: str,
+        options: OpenAIOptions,
+        resolve: Resolver = resolve_host,
     ) -> None:
         super().__init__(schema)
-        check_endpoint(endpoint, options.allowed_hosts)  # before anything touches the network
-        self.endpoint = normalize_endpoint(endpoint)
+        # before anything touches the network; the transport connects only where it looked
+        checked = check_endpoint(endpoint, options.allowed_hosts, resolve)
+        bare, credentials = url_credentials(endpoint)
+        if credentials is not None:
+            log.warning(
+                "the endpoint URL carries credentials: sent as HTTP basic auth and kept out of "
+                "logs and messages; prefer RRIEF_LLM_API_KEY (a bearer key, as vLLM's --api-key)"
+            )
+        self.endpoint = normalize_endpoint(bare)  # what every message shows: no userinfo
         self.adapter = adapter
         self.options = options
         self.json_schema = schema.json_schema()
@@ -139,14 +160,16 @@ class OpenAIExtractor(Extractor):
                 self.max_tokens = FALLBACK_MAX_TOKENS
         headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
         connect = min(10.0, options.timeout)
+        limits = httpx.Limits(
+            max_connections=options.max_concurrency,
+            max_keepalive_connections=options.max_concurrency,
+        )
         self._client = httpx.Client(
             base_url=self.endpoint + "/",
             headers=headers,
+            auth=httpx.BasicAuth(*credentials) if credentials else None,
             timeout=httpx.Timeout(options.timeout, connect=connect),
-            limits=httpx.Limits(
-                max_connections=options.max_concurrency,
-                max_keepalive_connections=options.max_concurrency,
-            ),
+            transport=pinned_transport(checked, limits),  # the checked addresses, no others
             trust_env=False,  # no proxies from the environment: straight to the checked host
             follow_redirects=False,  # a redirect could point outside; the guard checked this host
         )
