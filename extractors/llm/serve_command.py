@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from extractors.llm.server_guard import DEFAULT_MAX_BODY_BYTES
+
 
 def parse_adapters(pairs: tuple[str, ...]) -> dict[str, Path]:
     """``NAME=PATH`` pairs (as vLLM's ``--lora-modules``) to a name -> directory mapping."""
@@ -59,6 +61,19 @@ def parse_adapters(pairs: tuple[str, ...]) -> dict[str, Path]:
     help="Most requests generated together in one batch.",
 )
 @click.option(
+    "--api-key",
+    default=None,
+    help="Require 'Authorization: Bearer KEY' on /v1 (as vLLM's --api-key). "
+    "Default: RRIEF_LLM_API_KEY; prefer the variable (a command line is visible to others).",
+)
+@click.option(
+    "--max-body-bytes",
+    default=DEFAULT_MAX_BODY_BYTES,
+    show_default=True,
+    type=click.IntRange(1024),
+    help="Refuse larger request bodies (413) before reading them.",
+)
+@click.option(
     "--batch-window-ms",
     default=10.0,
     show_default=True,
@@ -74,15 +89,20 @@ def serve(
     device: str | None,
     dtype: str | None,
     max_batch_size: int,
+    api_key: str | None,
+    max_body_bytes: int,
     batch_window_ms: float,
 ) -> None:
     """Serve a base model and its LoRA adapters over an OpenAI-compatible HTTP API.
 
     Clients pick an adapter with "model": NAME (the base model's name: no adapter). Point
     `rrief extract --backend openai --endpoint http://HOST:PORT/v1 --adapter NAME` at it.
-    Binds 127.0.0.1 by default; report text is never logged.
+    Binds 127.0.0.1 by default (another address is warned about); report text is never logged.
     """
+    from extractors.settings import get_settings
+
     adapters = parse_adapters(adapter_pairs)
+    key = api_key or get_settings().llm_api_key or None
     from extractors.llm.adapters import AdapterError
     from extractors.llm.server import serve as run_server
 
@@ -97,6 +117,8 @@ def serve(
             dtype=dtype,
             max_batch_size=max_batch_size,
             batch_window_ms=batch_window_ms,
+            api_key=key,
+            max_body_bytes=max_body_bytes,
         )
     except (AdapterError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -45,6 +45,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from extractors.llm.json_bounds import UnboundedSchemaError, max_new_tokens_for_schema
+from extractors.llm.server_guard import (
+    DEFAULT_MAX_BODY_BYTES,
+    SchemaProblem,
+    check_json_schema,
+    install_guards,
+    max_prompt_chars,
+)
 
 if TYPE_CHECKING:
     from extractors.llm.engine import Generation, HFEngine
@@ -170,6 +177,12 @@ class _GenerationRequest(_Lenient):
                     "give response_format or structured_outputs, not both", "structured_outputs"
                 )
             found = value
+        if found is not None:
+            try:
+                check_json_schema(found)
+            except SchemaProblem as exc:
+                param = "structured_outputs" if self.structured_outputs else "response_format"
+                raise bad_request(f"invalid JSON Schema: {exc}", param) from None
         return found
 
 
@@ -348,8 +361,14 @@ def create_app(
     *,
     max_batch_size: int = 32,
     batch_window_ms: float = 10.0,
+    api_key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
-    """The OpenAI-compatible app: ``engine``'s base model as ``served_name``, and its adapters."""
+    """The OpenAI-compatible app: ``engine``'s base model as ``served_name``, and its adapters.
+
+    ``api_key``: required as ``Authorization: Bearer`` on ``/v1`` when given; bodies over
+    ``max_body_bytes`` are refused unread (:mod:`extractors.llm.server_guard`).
+    """
     if served_name in engine.adapter_names:
         raise ValueError(f"served model name {served_name!r} is also an adapter name")
     created = int(time.time())
@@ -360,6 +379,7 @@ def create_app(
         path = Path(engine.adapter_path(name))
         models[name] = _Model(name, str(path), served_name, name, _adapter_card(path))
     max_context = _max_context(engine)
+    prompt_chars = max_prompt_chars(engine.tokenizer, max_context)
     batcher = Batcher(engine, max_batch_size, batch_window_ms / 1000, max_context)
 
     @asynccontextmanager
@@ -371,6 +391,7 @@ def create_app(
         title="rrief serve", version="1", docs_url=None, redoc_url=None, lifespan=lifespan
     )
     app.state.batcher = batcher
+    install_guards(app, api_key=api_key, max_body_bytes=max_body_bytes)
 
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
@@ -402,8 +423,19 @@ def create_app(
         return default
 
     def run(
-        prompts: list[str], model: _Model, schema: dict[str, Any] | None, max_new: int
+        prompts: list[str],
+        model: _Model,
+        schema: dict[str, Any] | None,
+        max_new: int,
+        param: str = "messages",
     ) -> list[Generation]:
+        for i, prompt in enumerate(prompts):  # before tokenizing: cheap, and off the batcher
+            if prompt_chars is not None and len(prompt) > prompt_chars:
+                raise bad_request(
+                    f"prompt {i} has {len(prompt)} characters; this model's maximum context "
+                    f"length of {max_context} tokens holds at most {prompt_chars}",
+                    param,
+                )
         futures = batcher.submit(prompts, model.adapter, schema, max_new)
         try:
             return [f.result() for f in futures]
@@ -487,7 +519,7 @@ def create_app(
         if not prompts:
             raise bad_request("prompt must not be an empty list", "prompt")
         max_new = budget(req.max_tokens, schema, DEFAULT_COMPLETION_MAX_TOKENS)
-        outputs = run(prompts, model, schema, max_new)
+        outputs = run(prompts, model, schema, max_new, "prompt")
         return {
             "id": f"cmpl-{uuid.uuid4().hex}",
             "object": "text_completion",
@@ -514,6 +546,19 @@ def is_local_bind(host: str) -> bool:
         return False
 
 
+def bind_warning(host: str, has_key: bool) -> str | None:
+    """What to warn about when ``host`` is reachable from beyond this machine (None: loopback)."""
+    if is_local_bind(host):
+        return None
+    warning = (
+        f"rrief serve listens on {host}, beyond loopback: report text will arrive over the "
+        "network; make sure only the hospital network can reach this port"
+    )
+    if not has_key:
+        warning += ", and set RRIEF_LLM_API_KEY (or --api-key) so that only RRIEF can call it"
+    return warning
+
+
 def serve(
     base_model: str | Path,
     adapters: dict[str, str | Path],
@@ -526,6 +571,8 @@ def serve(
     max_batch_size: int = 32,
     batch_window_ms: float = 10.0,
     log_level: str = "info",
+    api_key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> None:
     """Load the engine and serve it with uvicorn until interrupted."""
     import uvicorn
@@ -534,13 +581,17 @@ def serve(
 
     engine = HFEngine(base_model, adapters, device=device, dtype=dtype)
     name = served_name or engine.base_model_path.name
-    app = create_app(engine, name, max_batch_size=max_batch_size, batch_window_ms=batch_window_ms)
-    if not is_local_bind(host):
-        log.warning(
-            "rrief serve listens on %s: report text will arrive over the network; make sure only "
-            "the hospital network can reach this port",
-            host,
-        )
+    app = create_app(
+        engine,
+        name,
+        max_batch_size=max_batch_size,
+        batch_window_ms=batch_window_ms,
+        api_key=api_key,
+        max_body_bytes=max_body_bytes,
+    )
+    warning = bind_warning(host, bool(api_key))
+    if warning:
+        log.warning("%s", warning)
     log.info(
         "serving %s with adapters %s on http://%s:%d/v1",
         name,
