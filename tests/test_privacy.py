@@ -21,7 +21,7 @@ from extractors.privacy import (
 from extractors.ris.base import ReportRecord
 from extractors.settings import get_settings
 
-KEY = "unit-test-key-0123456789abcdef"
+KEY = "unit-test-key-0123456789abcdef-0123"
 
 
 def test_pseudonym_is_the_keyed_hmac_of_namespace_and_value() -> None:
@@ -46,7 +46,7 @@ def test_bad_input_is_refused_precisely() -> None:
 def test_key_comes_from_settings_first_and_is_never_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    secret = "s3cret-from-the-environment-123"
+    secret = "s3cret-from-the-environment-0123456789"
     monkeypatch.setenv("RRIEF_PSEUDONYM_KEY", secret)
 
     def must_not_be_asked() -> str:
@@ -136,3 +136,20 @@ def test_ascii_fast_path_replaces_exactly_what_the_token_regex_does() -> None:
         assert _replace_token(text, value) == _token_pattern(value).subn(PLACEHOLDER, text)
     # non-ASCII text takes the regex path
     assert _replace_token("Patiént ab12 ß", "AB12") == ("Patiént [ID] ß", 1)
+
+
+def test_the_documented_minimum_key_length_is_the_one_the_code_enforces() -> None:
+    from pathlib import Path
+
+    from extractors.privacy.pseudonym import MIN_KEY_BYTES
+
+    root = Path(__file__).resolve().parents[1]
+    env_example = (root / ".env.example").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    key_doc = env_example[: env_example.index("RRIEF_PSEUDONYM_KEY=")].rsplit("\n\n", 1)[-1]
+    assert f"at least {MIN_KEY_BYTES} bytes" in key_doc
+    row = next(line for line in readme.splitlines() if line.startswith("| `RRIEF_PSEUDONYM_KEY`"))
+    assert f"at least {MIN_KEY_BYTES} bytes" in row
+    load_key("k" * MIN_KEY_BYTES)
+    with pytest.raises(PseudonymKeyError, match=f"use at least {MIN_KEY_BYTES}"):
+        load_key("k" * (MIN_KEY_BYTES - 1))

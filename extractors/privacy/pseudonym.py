@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 
-MIN_KEY_BYTES = 16
+MIN_KEY_BYTES = 32  # the number .env.example and README state too (tests/test_privacy.py)
 # For the demo and tests ONLY: public, so pseudonyms made with it protect nothing.
 DEMO_PSEUDONYM_KEY = "rrief-DEMO-pseudonym-key-public-never-use-with-real-patient-data"
 
