@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DBT_VENV := .venv-dbt
 DBT_STAMP := $(DBT_VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,5 +39,8 @@ bench: $(STAMP)  ## throughput benchmarks (print reports/s and ratios)
 	$(BIN)/python bench/evaluate_bootstrap.py
 	$(BIN)/python bench/pipeline.py
 
+fuzz: $(STAMP)  ## the fuzz targets of tests/test_fuzz.py with many more examples and fresh seeds (minutes)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
+
 clean:
-	rm -rf $(VENV) $(DBT_VENV) .rrief .pytest_cache .ruff_cache dbt/target dbt/logs
+	rm -rf $(VENV) $(DBT_VENV) .rrief .pytest_cache .ruff_cache .hypothesis dbt/target dbt/logs

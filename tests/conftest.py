@@ -7,10 +7,12 @@ Both are built once per session (no downloads: see ``tests/tiny_llm.py``). Tests
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.tiny_llm import TRAIN_CXR, build_tiny_llama
 
@@ -36,6 +38,22 @@ def no_report_text_logged(
     logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in records)
     for where, content in (("a log record", logged), ("stdout", out), ("stderr", err)):
         assert TEXT_MARKER not in content, f"report text reached {where}"
+
+
+# Property and fuzz tests: in the suite a short budget, derandomized (the same examples on every
+# run, no example database); `make fuzz` (HYPOTHESIS_PROFILE=fuzz) many more, fresh seeds. No
+# deadline: speed is measured in bench/, never asserted.
+_QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=_QUIET,
+)
+settings.register_profile("fuzz", max_examples=3000, deadline=None, suppress_health_check=_QUIET)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
