@@ -153,3 +153,26 @@ def find_strings(engine: Engine, needles: Iterable[str]) -> list[tuple[str, str]
                 if found:
                     hits.append((f"{schema}.{table}.{column}", needle))
     return hits
+
+
+def table_checksums(engine: Engine, exclude_schemas: Iterable[str] = ("ops",)) -> dict[str, str]:
+    """``schema.table`` -> row count and md5 of every row's text, for every table and view
+    outside ``exclude_schemas``: equal checksums mean byte-identical contents."""
+    skip = ["pg_catalog", "information_schema", *exclude_schemas]
+    with engine.connect() as conn:
+        names = conn.execute(
+            text(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_schema <> ALL(:skip) AND table_schema NOT LIKE 'pg_%' ORDER BY 1, 2"
+            ),
+            {"skip": skip},
+        ).all()
+        return {
+            f"{s}.{t}": conn.execute(
+                text(
+                    f"SELECT count(*) || ':' || md5(coalesce(string_agg(r::text, E'\\n' "
+                    f'ORDER BY r::text), \'\')) FROM "{s}"."{t}" r'
+                )
+            ).scalar_one()
+            for s, t in names
+        }

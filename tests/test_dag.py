@@ -266,9 +266,23 @@ def test_dag_runs_end_to_end_idempotently(
     raw_ids = [r.patient_id for r in demo_reports] + [r.accession_number for r in demo_reports]
     assert pg.find_strings(warehouse_engine, raw_ids) == []
 
-    # the same day again changes nothing
-    before = snapshot(warehouse_engine)
-    run_ok(dag, dates[1], run_dbt=True)
+    # the same days again change nothing: every raw, staging, intermediate and mart table
+    # (and view) is byte-identical, not only equal in count. Not the models built from ops
+    # (each run's own latencies and metrics), as ops itself is left out.
+    models = DAGS_FOLDER.parent / "dbt" / "models"
+    health = {p.stem for p in models.rglob("*.sql") if "source('rrief_ops'" in p.read_text()}
+    assert health == {"pipeline_health_daily"}
+
+    def checksums() -> dict[str, str]:
+        found = pg.table_checksums(warehouse_engine)
+        return {k: v for k, v in found.items() if k.split(".", 1)[1] not in health}
+
+    before, first = snapshot(warehouse_engine), checksums()
+    assert {"raw.reports", "marts.cxr_findings"} <= set(first)
+    assert any(name.startswith("staging.") for name in first), sorted(first)
+    for i, d in enumerate(dates):
+        run_ok(dag, d, run_dbt=(i == len(dates) - 1))
+    assert checksums() == first
     assert snapshot(warehouse_engine) == before
 
     # researchers read marts, never the raw layer
@@ -469,3 +483,105 @@ def test_plan_routes_batches_by_the_backend_read_when_it_runs(
     assert llm and tasks.plan(context, llm=False) == []
     monkeypatch.setenv("RRIEF_BACKEND", "rules")
     assert tasks.plan(context, llm=True) == [] and tasks.plan(context, llm=False) == llm
+
+
+# --- SIGKILL inside a transaction: nothing half-written, the rerun completes --------------------
+# A subprocess runs the DAG with dag.test(); a hook stalls it INSIDE the fetch (or extract)
+# transaction, after the rows were written but before the commit, and the test kills it there.
+STALL = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+
+marker, step, logical = Path(sys.argv[1]), sys.argv[2], datetime.fromisoformat(sys.argv[3])
+import importlib
+module = importlib.import_module(f"extractors.pipeline.{step}")  # fetch or extract
+write_metrics = module.upsert_run_metrics  # the last write of the step's one transaction
+
+def stall(conn, rows):
+    write_metrics(conn, rows)
+    marker.write_text(step)
+    time.sleep(600)  # killed here, inside the open transaction
+
+module.upsert_run_metrics = stall
+from extractors.demo.airflow_home import load_dag
+load_dag("rrief_daily").test(logical_date=logical, run_conf={"run_dbt": False})
+"""
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("raw.reports", "raw.extractions", "raw.quarantine", "ops.run_metrics")
+        }
+
+
+def kill_inside(step: str, logical: datetime, engine: Engine, tmp_path: Path) -> dict[str, int]:
+    """Run the DAG in a subprocess until it stalls inside ``step``'s transaction, look at the
+    warehouse from outside, SIGKILL it; the counts seen inside (they must equal the ones after)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / f"inside-{step}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STALL, str(marker), step, logical.isoformat()],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode()[-3000:] if proc.stderr else ""
+                pytest.fail(f"the DAG never reached the {step} transaction: {err}")
+            time.sleep(0.2)
+        seen = counts(engine)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    return seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", ["fetch", "extract"])
+def test_sigkill_inside_a_transaction_leaves_nothing_half_written(
+    dag: Any, pipeline_env: str, warehouse_engine: Engine, tmp_path: Path, step: str
+) -> None:
+    pg.truncate_warehouse(warehouse_engine)
+    logical = logical_dates(DAY, 1)[1]  # the run over DAY 02:00 -> next day 02:00
+    before = counts(warehouse_engine)
+    inside = kill_inside(step, logical, warehouse_engine, tmp_path)
+    after = counts(warehouse_engine)
+    assert inside == after  # what the killed transaction wrote was never visible...
+    if step == "fetch":
+        assert after == before == dict.fromkeys(after, 0)  # ...and is gone: nothing committed
+    else:
+        assert after["raw.reports"] > 0  # fetch committed before the kill
+        assert after["raw.extractions"] == after["raw.quarantine"] == 0
+
+    run = run_ok(dag, logical, run_dbt=False)  # the rerun completes
+    with warehouse_engine.connect() as conn:
+        n_reports = conn.execute(
+            text(
+                "SELECT count(*) FROM raw.reports WHERE report_type IS NOT NULL "
+                "AND report_final_at >= :start AND report_final_at < :end"
+            ),
+            {"start": run.data_interval_start, "end": run.data_interval_end},
+        ).scalar_one()
+        total = conn.execute(
+            text(
+                "SELECT n_in, n_loaded, n_quarantined, n_errored FROM ops.run_metrics "
+                "WHERE run_id = :r AND task_id = 'summarize'"
+            ),
+            {"r": run.run_id},
+        ).one()
+        n_ext = conn.execute(text("SELECT count(*) FROM raw.extractions")).scalar_one()
+        n_q = conn.execute(text("SELECT count(*) FROM raw.quarantine")).scalar_one()
+    assert n_reports > 0
+    assert total[0] == n_reports == total[1] + total[2] + total[3]  # counts add up
+    assert n_ext + n_q == n_reports  # every report in exactly one place, none twice
