@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from extractors.http_limits import BodyLimit, Headers
+
 ASGIApp = Any
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -19,61 +21,14 @@ SECURITY_HEADERS = [
 ]
 
 
-class _TooLarge(Exception):
-    pass
+class BodySizeLimit(BodyLimit):
+    """:class:`extractors.http_limits.BodyLimit` with the workbench's text and headers."""
 
-
-async def _send_413(send: Any, limit: int) -> None:
-    body = f"request body over the limit of {limit} bytes (RRIEF_ANNOTATE_MAX_BODY_BYTES)".encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), *SECURITY_HEADERS],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-class BodySizeLimit:
-    """Answer 413 to a request whose body is (declared or turns out) larger than ``max_bytes``,
-    before the app reads past the limit."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_413(send, self.max_bytes)
-            return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> dict:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: dict) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _send_413(send, self.max_bytes)
+    def response(self, declared: str | None) -> tuple[bytes, Headers]:
+        text = (
+            f"request body over the limit of {self.max_bytes} bytes (RRIEF_ANNOTATE_MAX_BODY_BYTES)"
+        )
+        return text.encode(), [(b"content-type", b"text/plain; charset=utf-8"), *SECURITY_HEADERS]
 
 
 class SecurityHeaders:

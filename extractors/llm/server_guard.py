@@ -1,7 +1,8 @@
 """The limits ``rrief serve`` puts in front of the engine, so one client cannot stall it.
 
 * :class:`BodyLimit` refuses a body over ``max_body_bytes`` with a 413 *before reading it*
-  (from ``Content-Length``; a chunked body is counted as it arrives and cut off at the limit).
+  (from ``Content-Length``; a chunked body is counted as it arrives and cut off at the limit;
+  the middleware is :mod:`extractors.http_limits`, shared with the annotation workbench).
   A 20 MB request used to take 55 s and 4.5 GB to refuse, blocking every other client.
 * :class:`BearerKey` requires ``Authorization: Bearer <key>`` on ``/v1`` when a key is set
   (``RRIEF_LLM_API_KEY``, the same bearer key vLLM's ``--api-key`` takes); ``/health`` stays
@@ -20,17 +21,11 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from fastapi import FastAPI, Request
-from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from extractors import http_limits
 
-ASGIApp = Callable[
-    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-    Awaitable[None],
-]
+_JSON: http_limits.Headers = [(b"content-type", b"application/json")]
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024  # far above any prompt a model context holds
 MAX_SCHEMA_DEPTH = 64
 JSON_TYPES = {"object", "array", "string", "integer", "number", "boolean", "null"}
@@ -46,86 +41,26 @@ def error_body(status: int, message: str, kind: str, param: str | None = None) -
     ).encode()
 
 
-async def _answer(send: Callable[[Any], Awaitable[None]], status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+class BodyLimit(http_limits.BodyLimit):
+    """:class:`extractors.http_limits.BodyLimit`, answering in OpenAI's error shape."""
 
-
-class BodyTooLarge(HTTPException):
-    """Raised while a body is read past the limit. An HTTPException, so that FastAPI passes it
-    on (it turns other errors while reading a body into a 400) to the handler of
-    :func:`install_guards`."""
-
-    def __init__(self, message: bytes) -> None:
-        super().__init__(413)
-        self.body = message
-
-
-class BodyLimit:
-    """ASGI middleware: 413 for a request body over ``max_bytes``, decided before reading it."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
-    ) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or ()).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _answer(send, 413, self._message(declared.decode("latin-1")))
-            return
-        received = 0
-        started = False
-
-        async def counted() -> Any:
-            nonlocal received
-            message = await receive()
-            if message.get("type") == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self._message(f"more than {self.max_bytes}"))
-            return message
-
-        async def tracked(message: Any) -> None:
-            nonlocal started
-            started = started or message.get("type") == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked)
-        except BodyTooLarge as exc:  # raised outside FastAPI's handlers
-            if not started:
-                await _answer(send, 413, exc.body)
-
-    def _message(self, size: str) -> bytes:
-        return error_body(
-            413,
-            f"the request body has {size} bytes; this server accepts at most {self.max_bytes} "
-            "(rrief serve --max-body-bytes)",
-            "RequestEntityTooLargeError",
+    def response(self, declared: str | None) -> tuple[bytes, http_limits.Headers]:
+        size = f"{declared} bytes" if declared is not None else f"more than {self.max_bytes} bytes"
+        message = (
+            f"the request body has {size}; this server accepts at most {self.max_bytes} "
+            "(rrief serve --max-body-bytes)"
         )
+        return error_body(413, message, "RequestEntityTooLargeError"), _JSON
 
 
 class BearerKey:
     """ASGI middleware: ``/v1`` requests need ``Authorization: Bearer <key>`` (401 otherwise)."""
 
-    def __init__(self, app: ASGIApp, key: str) -> None:
+    def __init__(self, app: http_limits.ASGIApp, key: str) -> None:
         self.app, self._key = app, f"Bearer {key}".encode()
 
     async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
+        self, scope: http_limits.Scope, receive: http_limits.Receive, send: http_limits.Send
     ) -> None:
         if scope["type"] == "http" and str(scope.get("path", "")).startswith("/v1"):
             given = dict(scope.get("headers") or ()).get(b"authorization", b"")
@@ -135,18 +70,14 @@ class BearerKey:
                     "missing or wrong API key (Authorization: Bearer ...)",
                     "AuthenticationError",
                 )
-                await _answer(send, 401, body)
+                headers = [*_JSON, (b"www-authenticate", b"Bearer")]
+                await http_limits.send_response(send, 401, body, headers)
                 return
         await self.app(scope, receive, send)
 
 
-def install_guards(app: FastAPI, *, api_key: str | None, max_body_bytes: int) -> None:
-    """Put the body limit and (with ``api_key``) the bearer key in front of ``app``."""
-
-    @app.exception_handler(BodyTooLarge)
-    async def _too_large(_: Request, exc: BodyTooLarge) -> Response:
-        return Response(exc.body, status_code=413, media_type="application/json")
-
+def install_guards(app: Any, *, api_key: str | None, max_body_bytes: int) -> None:
+    """Put the body limit and (with ``api_key``) the bearer key in front of the FastAPI ``app``."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if api_key:
         app.add_middleware(BearerKey, key=api_key)  # outermost: checked before anything else
