@@ -30,15 +30,13 @@ from extractors.rules import RULE_EXTRACTORS, make_rule_extractor
 from extractors.schemas import get_schema
 
 WIDE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
-WORDS = sorted(
-    set(
-        "no evidence of pleural effusion pneumothorax cardiomegaly consolidation edema atelectasis "
-        "possible likely small left right bilateral heart enlarged normal without mass "
-        "calcification birads bi-rads category density breast cad-rads stenosis lad rca lcx "
-        "plaque stent impression findings 0 1 2 3 4a 4b 5 6 n a b c d : . , ; ( ) - /".split()
-    )
-    | {"\n"}
+VOCABULARY = (
+    "no evidence of pleural effusion pneumothorax cardiomegaly consolidation edema atelectasis "
+    "possible likely small left right bilateral heart enlarged normal without mass "
+    "calcification birads bi-rads category density breast cad-rads stenosis lad rca lcx "
+    "plaque stent impression findings 0 1 2 3 4a 4b 5 6 n a b c d : . , ; ( ) - /"
 )
+WORDS = [*sorted(set(VOCABULARY.split())), "\n"]
 REPORT_TEXT = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=120).map(
     " ".join
 )
