@@ -218,11 +218,6 @@ FHIR_REPORT = st.fixed_dictionaries(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 (fhir.py is being rewritten): a DiagnosticReport whose meta or subject is "
-    "not an object raises AttributeError out of FhirBundleConnector.fetch; remove the mark then",
-)
 @given(
     st.lists(
         st.one_of(

@@ -285,14 +285,10 @@ HL7_FILES: dict[str, str | bytes] = {
 }
 
 
-# Known leaks in the RIS connectors, which issue 14 is rewriting (extractors/ris/hl7v2.py and
-# fhir.py are not changed here): the messages quote a field's value. Strict, so the marks must
-# go once the rewrite lands.
+# Known failures of the RIS connectors, to fix there (extractors/ris is not changed here).
+# Strict: a mark must go as soon as its case passes.
 RIS_LEAKS = {
-    "hl7:not_final": "OBR-25 status is quoted in the error (issue 14)",
-    "hl7:type": "MSH-9 message type is quoted in the error (issue 14)",
-    "fhir:status": "DiagnosticReport.status is quoted in the error (issue 14)",
-    "fhir:deep": "a deeply nested bundle raises RecursionError out of fetch (issue 14)",
+    "fhir:deep": "a deeply nested bundle raises RecursionError out of FhirBundleConnector.fetch",
 }
 
 
@@ -345,7 +341,7 @@ FHIR_FILES: dict[str, Callable[[], str]] = {
     "invalid_json": lambda: json.dumps({"resourceType": "Bundle", "entry": [fhir_report()]})[:-9],
     "not_fhir": lambda: json.dumps({"resourceType": NAME, "text": TEXT}),
     "status": lambda: json.dumps(fhir_report(status=TEXT)),
-    "no_identifier": lambda: json.dumps(fhir_report(identifier=None)),
+    "no_identifier": lambda: json.dumps(fhir_report(identifier=None, id=None)),
     "no_subject": lambda: json.dumps(fhir_report(subject={"display": NAME})),
     "issued": lambda: json.dumps(fhir_report(issued=TEXT, meta=None)),
     "no_text": lambda: json.dumps(fhir_report(presentedForm=None)),
