@@ -479,6 +479,8 @@ class FhirConnector(_Reader):
                 try:
                     bundle = response.json()
                     resources = list(_bundle_resources(bundle))
+                except RecursionError:
+                    raise RuntimeError(f"FHIR page {page} is nested too deeply to read") from None
                 except (ValueError, FhirRecordProblem) as exc:
                     raise RuntimeError(
                         f"FHIR page {page} is not a searchset Bundle: {exc}"
@@ -529,10 +531,18 @@ class FhirBundleConnector(_Reader):
             try:
                 bundle = json.loads(path.read_bytes().decode("utf-8-sig"))  # a BOM is allowed
                 resources = list(_bundle_resources(bundle))
-            except (OSError, ValueError, UnicodeDecodeError, FhirRecordProblem) as exc:
+            except (
+                OSError,
+                ValueError,
+                UnicodeDecodeError,
+                RecursionError,
+                FhirRecordProblem,
+            ) as exc:
                 if start <= mtime < end:
                     reason: object = "not valid JSON"
-                    if isinstance(exc, FhirRecordProblem):
+                    if isinstance(exc, RecursionError):
+                        reason = "JSON nested too deeply to read"
+                    elif isinstance(exc, FhirRecordProblem):
                         reason = exc
                     elif isinstance(exc, OSError):
                         reason = f"cannot be read ({type(exc).__name__})"
