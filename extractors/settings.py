@@ -126,6 +126,10 @@ class Settings(BaseSettings):
         repr=False,
         description="signs the workbench's session cookies; empty = random per start",
     )
+    annotate_secure_cookie: bool = Field(
+        default=False,
+        description="mark the workbench's session cookie Secure (set it when served behind TLS)",
+    )
     annotate_max_body_bytes: int = Field(
         default=1_000_000, ge=1024, description="largest request body the workbench accepts"
     )

@@ -112,6 +112,32 @@ def open_next(c: TestClient, schema: SchemaSpec = CXR) -> tuple[int, str]:
     return task_id, page.text
 
 
+def test_failed_sign_ins_lock_the_user_and_the_address(app_engine: Engine) -> None:
+    with make_client(app_engine, [CXR]) as c:
+        token = csrf(c.get("/login").text)
+        for _ in range(5):
+            bad = c.post("/login", data={"username": "alice", "password": "wrong password!", "csrf_token": token})  # fmt: skip
+            assert bad.status_code == 401
+        locked = c.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token})  # fmt: skip
+        assert locked.status_code == 429 and "Too many failed sign-ins" in locked.text
+        assert 0 < int(locked.headers["retry-after"]) <= 15 * 60
+        # the address is locked too: guessing another user's password from it is refused
+        other = c.post("/login", data={"username": "bob", "password": PASSWORD, "csrf_token": token})  # fmt: skip
+        assert other.status_code == 429
+        assert c.get("/", follow_redirects=False).status_code == 303
+
+
+def test_the_session_cookie_is_secure_when_asked(app_engine: Engine) -> None:
+    app = create_app(app_engine, {CXR.id: CXR}, {CXR.id: Prefiller(CXR, make_extractor("rules", CXR))},
+                     session_secret="test-secret-" + "x" * 20, max_body_bytes=LIMIT, secure_cookie=True)  # fmt: skip
+    with TestClient(app, base_url="https://127.0.0.1") as c:
+        page = c.get("/login")
+        r = c.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": csrf(page.text)}, follow_redirects=False)  # fmt: skip
+        assert r.status_code == 303
+        cookie = r.headers["set-cookie"].lower()
+        assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+
+
 def test_sign_in_is_required_and_checked(client: TestClient) -> None:
     r = client.get("/", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")

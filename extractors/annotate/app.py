@@ -32,6 +32,7 @@ from extractors.annotate.forms import anchor, build_form, parse_evidence, parse_
 from extractors.annotate.limits import BodySizeLimit, SecurityHeaders
 from extractors.annotate.prefill import Prefill, Prefiller
 from extractors.annotate.report_view import report_sections
+from extractors.annotate.throttle import SignInThrottle
 from extractors.gold import annotations as store
 from extractors.schemas import LabelValidationError, SchemaSpec
 
@@ -58,12 +59,16 @@ def create_app(
     session_secret: str,
     max_body_bytes: int,
     guidelines_markdown: str | None = None,
+    secure_cookie: bool = False,
+    throttle: SignInThrottle | None = None,
 ) -> FastAPI:
     """The workbench over ``engine`` for the schema versions in ``schemas`` (by id).
 
     ``prefillers`` (by schema id) pre-fill the pages; ``guidelines_markdown`` is shown at
-    ``/guidelines`` above the schemas' own field descriptions.
+    ``/guidelines`` above the schemas' own field descriptions. ``secure_cookie`` marks the session
+    cookie Secure (behind TLS); ``throttle`` limits failed sign-ins (a default one if omitted).
     """
+    throttle = throttle or SignInThrottle()
     app = FastAPI(title="RRIEF annotation", docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["anchor"] = anchor
@@ -216,7 +221,7 @@ def create_app(
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_HOURS * 3600,
         same_site="strict",
-        https_only=False,
+        https_only=secure_cookie,
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
@@ -240,12 +245,22 @@ def create_app(
     async def login(request: Request) -> Response:
         form = await checked_form(request)
         username = str(form.get("username") or "").strip()
+        keys = (f"user:{username.casefold()}", f"addr:{request.client.host if request.client else '-'}")  # fmt: skip
+        wait = throttle.retry_after(*keys)
+        if wait:
+            log.warning("sign-in refused: too many failed attempts (locked for %d s)", wait)
+            page = render(request, "login.html", 429, next=_safe_next(str(form.get("next") or "/")),
+                          message=f"Too many failed sign-ins. Try again in {wait // 60 + 1} minutes.")  # fmt: skip
+            page.headers["retry-after"] = str(wait)
+            return page
         account = store.get_annotator(engine, username=username) if username else None
         ok = auth.verify_password(account.password_hash if account else None, str(form.get("password") or ""))  # fmt: skip
         if not ok or account is None or not account.active:
+            throttle.failed(*keys)
             log.info("failed sign-in")
             return render(request, "login.html", 401, next=_safe_next(str(form.get("next") or "/")),
                           message="Unknown user or wrong password.")  # fmt: skip
+        throttle.succeeded(keys[0])
         request.session.clear()
         request.session["user"] = account.pseudonym
         request.session["csrf"] = auth.new_token()

@@ -290,6 +290,7 @@ def serve(
         prefillers,
         session_secret=secret,
         max_body_bytes=settings.annotate_max_body_bytes,
+        secure_cookie=settings.annotate_secure_cookie,
         guidelines_markdown=guidelines.read_text(encoding="utf-8") if guidelines else None,
     )
     if not is_local_bind(host):
