@@ -25,7 +25,7 @@ from extractors.warehouse.rows import (
 )
 from tests import pg
 
-HEAD = "0005_validation_results"  # the newest migration
+HEAD = "0006_freshness_alerts"  # the newest migration
 
 T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
 PSEUDO = Pseudonymizer(DEMO_PSEUDONYM_KEY)

@@ -46,16 +46,25 @@ def demo_environment(
 ) -> dict[str, str]:
     """The ``RRIEF_*`` variables the DAG tasks read in the demo: what a worker's environment
     holds in a deployment (the tasks run in this process under ``dag.test()``)."""
+    from extractors.pipeline.connections import connection_json
+
+    ris = workdir / "ris.sqlite"
     return {
+        # the Airflow Connections the tasks and dbt (through cosmos) use
+        "AIRFLOW_CONN_RRIEF_WAREHOUSE": connection_json(warehouse_url),
+        "AIRFLOW_CONN_RRIEF_RIS": connection_json(ris_url(ris)),
         "RRIEF_WAREHOUSE_URL": warehouse_url,
         "RRIEF_PSEUDONYM_KEY": key,
         "RRIEF_BACKEND": backend,
         "RRIEF_DBT_TARGET_PATH": str((workdir / "dbt-target").resolve()),
         "RRIEF_RIS_KIND": "sql",
-        "RRIEF_RIS_URL": ris_url(workdir / "ris.sqlite"),
+        "RRIEF_RIS_URL": ris_url(ris),
         "RRIEF_RIS_TABLE": RIS_TABLE,
         "RRIEF_RIS_SOURCE": "demo-ris",
         "RRIEF_GX_DIR": str((workdir / "gx").resolve()),
+        "RRIEF_DBT_DOCS_DIR": str((workdir / "dbt-docs").resolve()),
+        # one `dbt build` task: the demo's 5-day run took 182 s per model, 91 s so (README)
+        "RRIEF_DBT_EXECUTION_MODE": "build",
     }
 
 

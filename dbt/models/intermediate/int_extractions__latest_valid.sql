@@ -1,6 +1,7 @@
--- The extraction each mart should use: per report and schema, the newest successful extraction
--- of the report's CURRENT text (an edited report is not described by labels of its old text),
--- preferring the highest schema version, then the most recent run.
+-- The extraction each mart should use: per report, the newest successful extraction of the
+-- report's CURRENT text (an edited report is not described by labels of its old text) under the
+-- report's CURRENT type (a report reclassified in the RIS, CXR -> MG, counts only in the mart of
+-- its new type), preferring the highest schema version, then the most recent run.
 with extractions as (
     select * from {{ ref('stg_rrief__extractions') }}
 ),
@@ -28,6 +29,7 @@ valid as (
     inner join reports
         on reports.report_key = extractions.report_key
         and reports.content_sha256 = extractions.content_sha256
+        and reports.report_type = extractions.schema_name
     where extractions.status = 'ok'
 )
 

@@ -1,5 +1,5 @@
 -- One row per study: report metadata (pseudonymous keys only) and one column per label,
--- straight from the schema's label paths (var rrief_label_columns). No report text, no evidence.
+-- straight from the schema's label paths (rrief_label_columns(), generated). No report text, no evidence.
 with latest as (
     select * from {{ ref('int_extractions__latest_valid') }}
     where schema_name = 'cxr'
