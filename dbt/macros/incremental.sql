@@ -1,0 +1,29 @@
+{#- Incremental models on report key: a daily build reads what changed, not the warehouse.
+
+    A report has changed when its raw row changed (new, edited text, reclassified: updated_at)
+    or it got a new extraction (extracted_at) since the model's newest source_updated_at, less
+    var('lookback_days') (transactions that commit late, clock skew). An incremental model first
+    deletes the rows of every changed report (pre_hook: a report reclassified away from a mart,
+    or edited and not yet re-extracted, must leave it), then delete+insert writes the changed
+    reports' current rows. `dbt build --full-refresh` rebuilds everything; tests/test_dbt.py
+    checks that both give the same tables. -#}
+
+{% macro changed_since() -%}
+    (select coalesce(max(source_updated_at), '-infinity'::timestamptz)
+        - interval '{{ var("lookback_days", 3) | int }} days' from {{ this }})
+{%- endmacro %}
+
+{% macro changed_report_keys() -%}
+    select report_key from {{ ref('stg_rrief__reports') }} where updated_at >= {{ changed_since() }}
+    union
+    select report_key from {{ ref('stg_rrief__extractions') }} where extracted_at >= {{ changed_since() }}
+{%- endmacro %}
+
+{#- pre_hook of the incremental models: remove the changed reports' rows. -#}
+{% macro delete_changed_reports() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where report_key in ({{ changed_report_keys() }})
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
