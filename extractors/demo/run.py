@@ -90,12 +90,17 @@ def run_days(dag: Any, dates: list[datetime], *, dbt_on_last_only: bool) -> list
     return runs
 
 
-def researcher_view(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
-    """Cohort and mart sizes, read as the ``researcher`` role (marts only)."""
+def _set_role(conn: Any, role: str) -> None:
+    quoted = conn.dialect.identifier_preparer.quote_identifier(role)
+    conn.execute(text(f"SET ROLE {quoted}"))
+
+
+def researcher_view(engine: Engine, role: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Cohort and mart sizes, read as the researcher role (marts only)."""
     cohorts: dict[str, int] = {}
     marts: dict[str, int] = {}
     with engine.connect() as conn:
-        conn.execute(text("SET ROLE researcher"))
+        _set_role(conn, role)
         for name in COHORTS:
             cohorts[name] = conn.execute(text(f"SELECT count(*) FROM marts.{name}")).scalar_one()
         for name in ("cxr_findings", "mammo_exams", "ccta_exams"):
@@ -127,6 +132,7 @@ def run_demo(
     days: int = 5,
     per_day: int = 80,
     dbt_on_last_only: bool = True,
+    researcher_role: str = "researcher",
     echo: Callable[[str], None] = print,
 ) -> DemoResult:
     """Seed, run every day, build dbt; ``warehouse_url`` must be reachable (not started here)."""
@@ -143,7 +149,7 @@ def run_demo(
     engine = make_engine(warehouse_url)
     try:  # what `rrief warehouse upgrade` does once per deployment: the DAG never migrates
         revision = upgrade(engine)
-        ensure_roles(engine)
+        ensure_roles(engine, researcher_role=researcher_role)
     finally:
         engine.dispose()
     echo(f"warehouse at revision {revision}; roles and grants applied")
@@ -158,7 +164,7 @@ def run_demo(
 
     engine = make_engine(warehouse_url)
     try:
-        cohorts, marts = researcher_view(engine)
+        cohorts, marts = researcher_view(engine, researcher_role)
         totals = run_totals(engine, [r["run_id"] for r in runs])
     finally:
         engine.dispose()
@@ -173,10 +179,10 @@ JOIN marts.cxr_findings f ON f.report_key = c.index_report_key
 GROUP BY 1 ORDER BY 1"""
 
 
-def sample_query(engine: Engine) -> list[tuple[Any, ...]]:
+def sample_query(engine: Engine, role: str) -> list[tuple[Any, ...]]:
     """The sample researcher query of the demo, run as the researcher role."""
     with engine.connect() as conn:
-        conn.execute(text("SET ROLE researcher"))
+        _set_role(conn, role)
         rows = [tuple(r) for r in conn.execute(text(SAMPLE_QUERY)).all()]
         conn.execute(text("RESET ROLE"))
     return rows
