@@ -46,6 +46,14 @@ class DbtSettings(BaseSettings):
         "last N days before their newest row (late re-extractions, reclassifications)",
     )
 
+    def target_dir(self) -> Path:
+        """dbt's target directory (``RRIEF_DBT_TARGET_PATH``, else ``<project>/target``)."""
+        return Path(self.dbt_target_path or Path(self.dbt_project_dir) / "target")
+
+    def docs_dir(self) -> Path:
+        """Where ``dbt docs generate`` writes and the health app serves the docs site."""
+        return Path(self.dbt_docs_dir) if self.dbt_docs_dir else self.target_dir() / "docs"
+
 
 class Settings(DbtSettings):
     """RRIEF configuration. Every field maps to ``RRIEF_<FIELD>`` (e.g. ``RRIEF_SCHEMA_PATH``)."""

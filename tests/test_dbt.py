@@ -367,3 +367,62 @@ def test_incremental_builds_equal_a_full_refresh_and_a_reclassified_report_moves
     full = _model_checksums(warehouse_engine)
     assert "marts.cxr_findings" in full and "intermediate.int_extractions__latest_valid" in full
     assert incremental == full
+
+
+@pytest.mark.slow
+def test_a_non_default_researcher_role_drives_roles_grants_dbt_and_the_demo(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """RRIEF_RESEARCHER_ROLE=analyst: `rrief warehouse upgrade` creates and grants `analyst`
+    (USAGE on marts, SELECT on the marts and health marts dbt builds), the demo reads as it, and
+    `researcher` gets nothing in this warehouse (issue 11 item 5)."""
+    from click.testing import CliRunner
+    from sqlalchemy import create_engine
+
+    from extractors.cli import cli
+    from extractors.demo.run import researcher_view
+
+    monkeypatch.setenv("RRIEF_RESEARCHER_ROLE", "analyst")
+    with pg.throwaway_database() as url:
+        result = CliRunner().invoke(cli, ["warehouse", "upgrade", "--url", url])
+        assert result.exit_code == 0, result.output
+        settings = get_settings()
+        assert settings.researcher_role == "analyst"
+        run_dbt(("build",), url=url, settings=settings, target_path=tmp_path / "target")
+        engine = create_engine(url)
+        try:
+            cohorts, marts = researcher_view(engine, settings.researcher_role)
+            assert set(marts) == set(MARTS.values()) and set(cohorts)
+            with engine.connect() as conn:
+                privileges = {
+                    (role, rel): conn.execute(
+                        text("SELECT has_table_privilege(:r, :t, 'SELECT')"), {"r": role, "t": rel}
+                    ).scalar_one()
+                    for role in ("analyst", "researcher")
+                    for rel in ("marts.cxr_findings", "marts.pipeline_health_daily")
+                    if conn.execute(
+                        text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
+                    ).first()
+                }
+                usage = {
+                    role: conn.execute(
+                        text(
+                            "SELECT has_schema_privilege(rolname, 'marts', 'USAGE') "
+                            "FROM pg_roles WHERE rolname = :r"
+                        ),
+                        {"r": role},
+                    ).scalar()
+                    for role in ("analyst", "researcher")
+                }
+                conn.execute(text("SET ROLE analyst"))
+                with pytest.raises(ProgrammingError, match="permission denied"):
+                    conn.execute(text("SELECT 1 FROM raw.reports LIMIT 1"))
+        finally:
+            engine.dispose()
+    assert privileges[("analyst", "marts.cxr_findings")] is True
+    assert privileges[("analyst", "marts.pipeline_health_daily")] is True
+    assert usage["analyst"] is True
+    # `researcher` may exist in the cluster (other databases); here it was never granted anything
+    assert usage["researcher"] in (None, False)
+    assert not privileges.get(("researcher", "marts.cxr_findings"))
+    assert not privileges.get(("researcher", "marts.pipeline_health_daily"))

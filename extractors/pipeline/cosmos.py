@@ -94,7 +94,8 @@ def dbt_task_group(layout: DbtLayout, group_id: str = "dbt", **group_args: Any) 
     execution = ExecutionConfig(
         dbt_executable_path=str(layout.dbt_bin), invocation_mode=InvocationMode.SUBPROCESS
     )
-    operator_args = {"install_deps": False, "emit_datasets": False}
+    # no packages to install; the DAG publishes one asset, rrief_marts, after the docs
+    operator_args = {"emit_datasets": False}
     if layout.mode == "build":
         from airflow.sdk import TaskGroup
         from cosmos.operators.local import DbtBuildLocalOperator
@@ -107,6 +108,7 @@ def dbt_task_group(layout: DbtLayout, group_id: str = "dbt", **group_args: Any) 
                 dbt_executable_path=str(layout.dbt_bin),
                 invocation_mode=InvocationMode.SUBPROCESS,
                 vars=layout.dbt_vars(),
+                install_deps=False,
                 **operator_args,
             )
         return group
@@ -117,6 +119,7 @@ def dbt_task_group(layout: DbtLayout, group_id: str = "dbt", **group_args: Any) 
             manifest_path=layout.manifest,
             project_name="rrief",
             dbt_vars=layout.dbt_vars(),
+            install_dbt_deps=False,
         ),
         profile_config=profile_config(),
         execution_config=execution,
@@ -125,7 +128,7 @@ def dbt_task_group(layout: DbtLayout, group_id: str = "dbt", **group_args: Any) 
             test_behavior=TestBehavior.BUILD,
             # a test over two models (relationships) runs after both, as its own task
             should_detach_multiple_parents_tests=True,
-            emit_datasets=False,  # the DAG publishes one asset, rrief_marts, after the docs
+            emit_datasets=False,
         ),
         operator_args=operator_args,
         **group_args,

@@ -256,8 +256,7 @@ def dbt_enabled(context: Context) -> bool:
 def _dbt_target(settings: Settings, name: str) -> Path:
     """The target directory of one dbt step (kept between runs for dbt's partial parsing;
     ``max_active_runs=1`` keeps two runs from sharing it)."""
-    base = Path(settings.dbt_target_path or Path(settings.dbt_project_dir) / "target")
-    return base / name
+    return settings.target_dir() / name
 
 
 def source_freshness(context: Context) -> dict[str, Any]:
@@ -294,17 +293,11 @@ def source_freshness(context: Context) -> dict[str, Any]:
     return {"sources": len(results), "stale": len(alerts)}
 
 
-def dbt_docs_dir(settings: Settings) -> Path:
-    """Where the dbt docs site is written (``RRIEF_DBT_DOCS_DIR``) and served from."""
-    base = Path(settings.dbt_target_path or Path(settings.dbt_project_dir) / "target")
-    return Path(settings.dbt_docs_dir) if settings.dbt_docs_dir else base / "docs"
-
-
 def dbt_docs(context: Context) -> dict[str, Any]:
     """``dbt docs generate --static``: one self-contained page of the models, their columns'
     meanings and the catalog, which the Airflow plugin serves read-only."""
     settings = get_settings()
-    target = dbt_docs_dir(settings)
+    target = settings.docs_dir()
     run_dbt(
         ("docs", "generate", "--static"),
         url=resolve_url(warehouse_url(settings)),
