@@ -9,6 +9,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     pre_hook="{{ delete_changed_reports() }}",
+    indexes=[{'columns': ['report_key'], 'unique': True}, {'columns': ['source_updated_at']}],
 ) }}
 
 with extractions as (

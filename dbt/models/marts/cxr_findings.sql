@@ -7,6 +7,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     pre_hook="{{ delete_changed_reports() }}",
+    indexes=[{'columns': ['report_key'], 'unique': True}, {'columns': ['source_updated_at']}],
 ) }}
 -- depends_on: {{ ref('stg_rrief__reports') }}, {{ ref('stg_rrief__extractions') }}
 
