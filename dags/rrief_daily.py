@@ -70,7 +70,13 @@ default_args: dict[str, Any] = {
     catchup=False,
     max_active_runs=1,
     default_args=default_args,
-    params={"run_dbt": Param(True, type="boolean", description="run dbt build at the end")},
+    params={
+        "run_dbt": Param(
+            True,
+            type="boolean",
+            description="run the dbt steps (freshness, models, docs) at the end",
+        )
+    },
     tags=["rrief"],
     doc_md=__doc__,
 )

@@ -38,3 +38,20 @@
     select 1
     {%- endif -%}
 {%- endmacro %}
+
+{#- The UTC days of the changed reports (their current report_final_at): what a daily-grain
+    incremental model recomputes. -#}
+{% macro changed_days() -%}
+    select distinct (report_final_at at time zone 'UTC')::date as day
+    from {{ ref('stg_rrief__reports') }}
+    where report_key in ({{ changed_report_keys() }})
+{%- endmacro %}
+
+{#- pre_hook of the daily-grain incremental models: remove the changed days' rows. -#}
+{% macro delete_changed_days() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where day in ({{ changed_days() }})
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}

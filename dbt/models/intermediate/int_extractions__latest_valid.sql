@@ -9,7 +9,11 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     pre_hook="{{ delete_changed_reports() }}",
-    indexes=[{'columns': ['report_key'], 'unique': True}, {'columns': ['source_updated_at']}],
+    indexes=[
+        {'columns': ['report_key'], 'unique': True},
+        {'columns': ['source_updated_at']},
+        {'columns': ['report_final_at']},
+    ],
 ) }}
 
 with extractions as (
