@@ -55,3 +55,21 @@
     select 1
     {%- endif -%}
 {%- endmacro %}
+
+{#- The config of the models incremental on report key (the intermediate model and the marts):
+    delete+insert after the changed reports' rows are removed, refusing a schema change
+    (`dbt build --full-refresh` after changing a model's columns). -#}
+{% macro report_incremental_config() -%}
+    {{ config(
+        materialized='incremental',
+        unique_key='report_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ delete_changed_reports() }}",
+        indexes=[
+            {'columns': ['report_key'], 'unique': True},
+            {'columns': ['source_updated_at']},
+            {'columns': ['report_final_at']},
+        ],
+    ) }}
+{%- endmacro %}

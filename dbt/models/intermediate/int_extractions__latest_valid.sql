@@ -3,18 +3,7 @@
 -- report's CURRENT type (a report reclassified in the RIS, CXR -> MG, counts only in the mart of
 -- its new type), preferring the highest schema version, then the most recent run.
 -- Incremental on report key (macros/incremental.sql): a build reads the changed reports only.
-{{ config(
-    materialized='incremental',
-    unique_key='report_key',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    pre_hook="{{ delete_changed_reports() }}",
-    indexes=[
-        {'columns': ['report_key'], 'unique': True},
-        {'columns': ['source_updated_at']},
-        {'columns': ['report_final_at']},
-    ],
-) }}
+{{ report_incremental_config() }}
 
 with extractions as (
     select * from {{ ref('stg_rrief__extractions') }}

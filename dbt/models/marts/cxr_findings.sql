@@ -1,14 +1,7 @@
 -- One row per study: report metadata (pseudonymous keys only) and one column per label,
 -- straight from the schema's label paths (rrief_label_columns(), generated). No report text, no evidence.
 -- Incremental on report key (macros/incremental.sql); `dbt build --full-refresh` rebuilds it.
-{{ config(
-    materialized='incremental',
-    unique_key='report_key',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    pre_hook="{{ delete_changed_reports() }}",
-    indexes=[{'columns': ['report_key'], 'unique': True}, {'columns': ['source_updated_at']}],
-) }}
+{{ report_incremental_config() }}
 -- depends_on: {{ ref('stg_rrief__reports') }}, {{ ref('stg_rrief__extractions') }}
 
 with latest as (
