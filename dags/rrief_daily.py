@@ -22,7 +22,8 @@ exactly once).
    quarantine failing ones, record metrics — one transaction per batch. `extract_llm` runs on
    the GPU worker's `gpu` queue in the `llm` pool.
 6. **summarize** — run totals into `ops.run_metrics`.
-7. **dbt_enabled** — trigger with `{"run_dbt": false}` to skip the dbt steps.
+7. **dbt_enabled** — trigger with `{"run_dbt": false}` to skip the dbt steps, with
+   `{"dbt_full_refresh": true}` to rebuild the incremental models from scratch.
 8. **dbt_source_freshness** — `dbt source freshness` over `raw`; a stale table is an
    `ops.alerts` row (check `freshness`), an error fails the run before the models.
 9. **dbt** — an astronomer-cosmos task group rendered from the dbt manifest (`make
@@ -71,11 +72,10 @@ default_args: dict[str, Any] = {
     max_active_runs=1,
     default_args=default_args,
     params={
-        "run_dbt": Param(
-            True,
-            type="boolean",
-            description="run the dbt steps (freshness, models, docs) at the end",
-        )
+        "run_dbt": Param(True, type="boolean", description="run the dbt steps at the end"),
+        "dbt_full_refresh": Param(
+            False, type="boolean", description="rebuild the incremental dbt models from scratch"
+        ),
     },
     tags=["rrief"],
     doc_md=__doc__,

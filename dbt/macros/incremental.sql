@@ -17,6 +17,13 @@
                 - interval '{{ var("lookback_days", 3) | int }} days'
             from {{ this }}
         {%- endset -%}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {%- if 'source_updated_at' not in columns -%}
+            {{ exceptions.raise_compiler_error(
+                this ~ " was built before the models became incremental (no source_updated_at): "
+                ~ "rebuild it once with `dbt build --full-refresh` (rrief_daily: trigger with "
+                ~ "{\"dbt_full_refresh\": true})") }}
+        {%- endif -%}
         {%- set since = run_query(query).columns[0].values()[0] -%}
         '{{ since }}'::timestamptz
     {%- else -%}

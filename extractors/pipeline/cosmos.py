@@ -24,6 +24,7 @@ from extractors.pipeline.connections import WAREHOUSE_CONN_ID
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_NAME, TARGET_NAME = "rrief", "warehouse"
 ExecutionModeName = Literal["per_model", "build"]
+FULL_REFRESH = "{{ params.dbt_full_refresh }}"  # rendered when the task runs
 
 
 class DbtLayout(BaseModel):
@@ -94,8 +95,9 @@ def dbt_task_group(layout: DbtLayout, group_id: str = "dbt", **group_args: Any) 
     execution = ExecutionConfig(
         dbt_executable_path=str(layout.dbt_bin), invocation_mode=InvocationMode.SUBPROCESS
     )
-    # no packages to install; the DAG publishes one asset, rrief_marts, after the docs
-    operator_args = {"emit_datasets": False}
+    # no packages to install; the DAG publishes one asset, rrief_marts, after the docs; the
+    # run's param dbt_full_refresh rebuilds the incremental models (after a change of columns)
+    operator_args = {"emit_datasets": False, "full_refresh": FULL_REFRESH}
     if layout.mode == "build":
         from airflow.sdk import TaskGroup
         from cosmos.operators.local import DbtBuildLocalOperator
