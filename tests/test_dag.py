@@ -375,10 +375,14 @@ def test_dag_quarantines_forced_validation_failures(
     assert "prevalence sanity limit" in reasons
     # Every task did its job; the health check then fails the run on purpose, because a day
     # with this many quarantined rows is exactly what data engineers must hear about. The rules
-    # backend planned nothing for the GPU route, so extract_llm mapped over no batch.
+    # backend planned nothing for the GPU route, so extract_llm mapped over no batch; run_dbt
+    # false: dbt_enabled short-circuits and every dbt task after it is skipped.
+    dbt_after = {t for t in states if t.startswith("dbt") and t != "dbt_enabled"}
+    assert "dbt.cxr_findings_model_build" in dbt_after and states["dbt_enabled"] == "success"
     assert {t: st for t, st in states.items() if st != "success"} == {
         "check_health": "failed",
         "extract_llm": "skipped",
+        **dict.fromkeys(dbt_after, "skipped"),
     }
     with warehouse_engine.connect() as conn:
         checks = conn.execute(
