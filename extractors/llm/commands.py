@@ -227,9 +227,11 @@ def adapter_check(path: Path, max_rank: int | None) -> None:
 
 
 def register(cli: click.Group) -> None:
-    """Attach ``train``, ``adapter`` and ``serve`` (from the light ``serve_command`` module)."""
+    """Attach ``train``, ``adapter``, ``models`` and ``serve`` (light modules: click only)."""
     cli.add_command(train)
     cli.add_command(adapter)
+    from extractors.llm.models_command import models
     from extractors.llm.serve_command import serve
 
+    cli.add_command(models)
     cli.add_command(serve)
