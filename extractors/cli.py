@@ -89,6 +89,19 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--endpoint", default=None, help="openai: server base URL. Default: RRIEF_LLM_ENDPOINT."
 )
+@click.option(
+    "--few-shot",
+    "few_shot",
+    default=None,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="hf without --adapter: gold JSONL to take solved example reports from (few-shot).",
+)
+@click.option(
+    "--shots",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="With --few-shot: how many examples (chosen deterministically; default 5).",
+)
 @click.option("--option", "extra", multiple=True, help="Backend-specific KEY=VALUE (repeatable).")
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
@@ -105,6 +118,8 @@ def extract(
     adapter: str | None,
     base_model: str | None,
     endpoint: str | None,
+    few_shot: Path | None,
+    shots: int | None,
     extra: tuple[str, ...],
     progress: bool,
 ) -> None:
@@ -113,6 +128,9 @@ def extract(
     Bad records become lines with "status": "error" and a message; nothing is dropped.
     """
     options = _parse_options(extra)
+    if shots is not None and few_shot is None:
+        raise click.UsageError("--shots needs --few-shot GOLD.jsonl")
+    options.update({"few_shot": few_shot, "shots": shots} if few_shot else {})
     settings = get_settings()
     try:
         schema = get_schema(schema_ref, settings.schema_dirs())

@@ -31,10 +31,16 @@ class ReportInput(BaseModel):
 
 
 class ExtractorInfo(BaseModel):
-    """Which backend (and adapter/rules version) produced a result."""
+    """Which backend (and adapter/rules version) produced a result.
+
+    ``mode`` says how an LLM produced the labels: ``adapter`` (a LoRA adapter), ``zero-shot``
+    (the base model with the full instruction) or ``few-shot`` (the same with solved examples).
+    It is absent for the rules. A cascade result names the backend that decided.
+    """
 
     backend: str
     version: str
+    mode: str | None = None
 
 
 class ExtractionResult(BaseModel):
@@ -59,4 +65,6 @@ class ExtractionResult(BaseModel):
         data = self.model_dump(by_alias=True, mode="json")
         if data["raw_output"] is None:
             del data["raw_output"]
+        if data["extractor"]["mode"] is None:
+            del data["extractor"]["mode"]
         return data

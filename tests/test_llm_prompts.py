@@ -13,7 +13,13 @@ from extractors.llm.json_bounds import (
     max_compact_chars,
     max_new_tokens_for_schema,
 )
-from extractors.llm.prompts import build_messages, render_prompt, target_text
+from extractors.llm.prompts import (
+    BASE_MODEL_FORMAT,
+    adapter_format,
+    build_messages,
+    render_prompt,
+    target_text,
+)
 from extractors.schemas import SchemaSpec, get_schema
 
 SCHEMAS = ["cxr", "mammo", "ccta"]
@@ -43,8 +49,32 @@ def test_instruction_is_fixed_and_report_is_the_user_message(name: str) -> None:
     b = build_messages(schema, "FINDINGS: another one, longer.")
     assert [m["role"] for m in a] == ["system", "user"]
     assert a[0] == b[0]  # identical prefix for every report: prefix caching can reuse it
-    assert schema.describe() in a[0]["content"]
     assert a[1]["content"] == "FINDINGS: first report."
+    full = build_messages(schema, "FINDINGS: x.", BASE_MODEL_FORMAT)
+    assert schema.describe() in full[0]["content"]  # the base model is told everything
+    assert "Write ONLY the fields whose value differs from its default" in full[0]["content"]
+    v1 = build_messages(schema, "FINDINGS: x.", adapter_format("1"))
+    assert schema.describe() in v1[0]["content"] and "every field below" in v1[0]["content"]
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_compact_instruction_names_the_schema_and_fields_in_order(name: str) -> None:
+    schema = get_schema(name)
+    text = build_messages(schema, "FINDINGS: x.")[0]["content"]
+    assert text.startswith(schema.id)
+    positions = [text.index(f) for f in schema.field_names]
+    assert positions == sorted(positions)
+    assert len(text) < len(build_messages(schema, "x", BASE_MODEL_FORMAT)[0]["content"]) / 3
+
+
+def test_few_shot_examples_come_between_instruction_and_report() -> None:
+    schema = get_schema("cxr")
+    labels = schema.empty_labels() | {"Edema": "positive"}
+    messages = build_messages(schema, "REPORT", BASE_MODEL_FORMAT, [("SHOT", labels)])
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[2]["content"] == '{"Edema":"positive"}'
+    assert messages[-1]["content"] == "REPORT"
+    assert target_text(schema, labels, adapter_format("1")) == schema.canonical_json(labels)
 
 
 def test_render_prompt_uses_the_chat_template(tiny_base_model: Path) -> None:
@@ -77,10 +107,11 @@ def test_encode_prompt_adds_bos_exactly_once(
 
 
 @pytest.mark.parametrize("name", SCHEMAS)
-def test_target_is_canonical_compact_json(name: str) -> None:
+def test_template_1_target_is_canonical_compact_json(name: str) -> None:
     schema = get_schema(name)
     labels = schema.empty_labels()
-    text = target_text(schema, dict(reversed(list(labels.items()))))  # key order is fixed anyway
+    reordered = dict(reversed(list(labels.items())))  # key order is fixed anyway
+    text = target_text(schema, reordered, adapter_format("1"))
     assert text == schema.canonical_json(labels)
     assert list(json.loads(text)) == schema.field_names
     assert " " not in text.replace("No Finding", "").replace(

@@ -10,9 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from extractors.cli import cli
+from extractors.llm.sparse import sparse_json
 from extractors.llm.training import (
     TrainConfig,
     TrainingError,
+    _collate,
     encode_example,
     load_training_examples,
 )
@@ -56,10 +58,21 @@ def test_loss_is_on_the_answer_only(tiny_base_model: Path) -> None:
     example = load_training_examples(TRAIN_CXR, schema)[0][0]
     item = encode_example(tok, schema, example, max_length=4096)
     answer = [t for t, lab in zip(item["input_ids"], item["labels"], strict=True) if lab != -100]
-    assert tok.decode(answer, skip_special_tokens=True) == schema.canonical_json(example.labels)
+    assert tok.decode(answer, skip_special_tokens=True) == sparse_json(schema, example.labels)
     assert answer[-1] == tok.eos_token_id
     n_prompt = item["labels"].index(next(lab for lab in item["labels"] if lab != -100))
     assert all(lab == -100 for lab in item["labels"][:n_prompt])
+    prompt = tok.decode(item["input_ids"][:n_prompt], skip_special_tokens=True)
+    assert prompt.rstrip().endswith(example.text.strip()[-20:]) or example.text[-20:] in prompt
+    # the batch the Trainer sees: padding is masked like the prompt, nothing else changes
+    other = encode_example(tok, schema, load_training_examples(TRAIN_CXR, schema)[0][1], 4096)
+    batch = _collate([item, other], pad_id=0)
+    width = batch["input_ids"].shape[1]
+    for row, it in enumerate((item, other)):
+        n = len(it["input_ids"])
+        assert batch["labels"][row, :n].tolist() == it["labels"]
+        assert batch["labels"][row, n:].tolist() == [-100] * (width - n)
+        assert batch["attention_mask"][row].tolist() == [1] * n + [0] * (width - n)
     assert len(tok) == tok.backend_tokenizer.get_vocab_size()  # no tokens were added
     with pytest.raises(TrainingError, match="over --max-length 50"):
         encode_example(tok, schema, example, max_length=50)

@@ -36,13 +36,14 @@ def tiny_train_config():
 
 def _corpus() -> list[str]:
     """Text the tokenizer learns from: prompts for every schema, reports, labels, enum values."""
-    from extractors.llm.prompts import build_messages, render_prompt
+    from extractors.llm.prompts import BASE_MODEL_FORMAT, build_messages, render_prompt
     from extractors.schemas import available_schemas
 
     texts: list[str] = []
     for spec in available_schemas().values():
-        messages = build_messages(spec, "FINDINGS: none.")
-        texts.append(render_prompt(None, messages))
+        for fmt in (None, BASE_MODEL_FORMAT):  # the adapters' compact prompt and the full one
+            messages = build_messages(spec, "FINDINGS: none.", *([fmt] if fmt else []))
+            texts.append(render_prompt(None, messages))
         texts.append(spec.canonical_json(spec.empty_labels()))
         for f in spec.fields:
             texts.extend(json.dumps(v) for v in spec.allowed_values(f) or [])

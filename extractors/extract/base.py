@@ -19,6 +19,9 @@ log = logging.getLogger("rrief.extract")
 
 Labels = dict[str, object]
 EvidenceMap = dict[str, list[Evidence]]
+# What extract_many yields per report: labels and evidence, optionally with the ExtractorInfo
+# of the part that decided (a cascade: rules or LLM); an exception for a failed report.
+Outcome = tuple[Labels, EvidenceMap] | tuple[Labels, EvidenceMap, ExtractorInfo] | Exception
 
 
 class ExtractionError(Exception):
@@ -53,11 +56,9 @@ class Extractor(ABC):
         """Labels and evidence for one report. Raise :class:`ExtractionError` on failure."""
         raise NotImplementedError
 
-    def extract_many(
-        self, reports: Sequence[ReportInput]
-    ) -> list[tuple[Labels, EvidenceMap] | Exception]:
+    def extract_many(self, reports: Sequence[ReportInput]) -> list[Outcome]:
         """Labels for several reports; batched backends override this. Exceptions per item."""
-        out: list[tuple[Labels, EvidenceMap] | Exception] = []
+        out: list[Outcome] = []
         for r in reports:
             try:
                 out.append(self.extract_labels(r))
@@ -82,7 +83,7 @@ class Extractor(ABC):
             if isinstance(outcome, Exception):
                 results[i] = self._error_from_exception(r, outcome)
                 continue
-            labels, evidence = outcome
+            labels, evidence, *decided = outcome
             try:
                 canonical = self.schema.validate_labels(labels)
             except LabelValidationError as exc:
@@ -92,7 +93,7 @@ class Extractor(ABC):
                 report_id=r.report_id,
                 schema_name=self.schema.name,
                 schema_version=self.schema.version,
-                extractor=self.info,
+                extractor=decided[0] if decided else self.info,
                 status="ok",
                 labels=canonical,
                 evidence=evidence,

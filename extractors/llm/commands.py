@@ -6,9 +6,75 @@ transformers, peft and the server are imported inside the command bodies.
 
 from __future__ import annotations
 
+import types
+import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+from pydantic import BaseModel
+
+from extractors.llm.training import TrainConfig
+
+
+def _click_type(annotation: Any) -> tuple[Any, bool]:
+    """(click type, is a flag) for a pydantic field annotation (``X | None`` is optional X)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = args[0] if len(args) == 1 else annotation
+    if typing.get_origin(annotation) is typing.Literal:
+        return click.Choice([str(v) for v in typing.get_args(annotation)]), False
+    if annotation is bool:
+        return None, True
+    return {int: int, float: float, str: str}.get(annotation, str), False
+
+
+def config_options(model: type[BaseModel]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Click options for every field of ``model`` that carries a description (its help text).
+
+    The hyperparameters are declared once, in the model: name (``--field-name`` unless the
+    field names another), type, default, choices and help all come from it; pydantic then
+    validates the values (ranges included) when the command builds the model.
+    """
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for name, field in reversed(list(model.model_fields.items())):
+            if not field.description:
+                continue
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            flag = str(extra.get("cli") or "--" + name.replace("_", "-"))
+            kind, is_flag = _click_type(field.annotation)
+            if is_flag and not extra.get("hidden") and field.default is not None:
+                decl = f"{flag}/--no-{flag[2:]}"
+            else:
+                decl = flag
+            if is_flag and field.default is None:  # tri-state: unset means "automatic"
+                option = click.option(
+                    f"{flag}/--no-{flag[2:]}", name, default=None, help=field.description
+                )
+            elif is_flag:
+                option = click.option(
+                    decl,
+                    name,
+                    default=field.default,
+                    show_default=True,
+                    hidden=bool(extra.get("hidden")),
+                    help=field.description,
+                )
+            else:
+                option = click.option(
+                    decl,
+                    name,
+                    type=kind,
+                    default=field.default,
+                    show_default=field.default is not None,
+                    help=field.description,
+                )
+            command = option(command)
+        return command
+
+    return decorate
 
 
 @click.command()
@@ -52,75 +118,11 @@ import click
     type=click.Path(path_type=Path, file_okay=False),
     help="New adapter directory, e.g. adapters/cxr-v1.",
 )
+@config_options(TrainConfig)
 @click.option(
-    "--r",
-    "rank",
-    default=16,
-    show_default=True,
-    type=click.IntRange(1, 512),
-    help="LoRA rank (vLLM: <= --max-lora-rank, 64 in docs/vllm.md).",
-)
-@click.option(
-    "--alpha", default=32.0, show_default=True, type=float, help="LoRA alpha (scale = alpha / r)."
-)
-@click.option(
-    "--dropout", default=0.05, show_default=True, type=click.FloatRange(0, 1, max_open=True)
-)
-@click.option(
-    "--lr", default=2e-4, show_default=True, type=float, help="Peak learning rate (AdamW)."
-)
-@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1))
-@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(1))
-@click.option(
-    "--grad-accum",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Gradient accumulation steps.",
-)
-@click.option(
-    "--scheduler",
-    default="linear",
-    show_default=True,
-    type=click.Choice(["linear", "cosine", "constant", "constant_with_warmup"]),
-)
-@click.option(
-    "--warmup-ratio", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True)
-)
-@click.option(
-    "--early-stopping-patience",
-    default=None,
-    type=click.IntRange(1),
-    help="Stop after this many epochs without eval-loss improvement (needs --eval).",
-)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option(
-    "--max-length",
-    default=4096,
-    show_default=True,
-    type=click.IntRange(16),
-    help="Longest prompt + answer in tokens; longer reports are an error.",
-)
-@click.option(
-    "--with-evidence",
+    "--resume",
     is_flag=True,
-    help="Answers with evidence quotes (not supported yet: a clear error).",
-)
-@click.option(
-    "--qlora", is_flag=True, help="Load the base model in 4 bit (needs CUDA and bitsandbytes)."
-)
-@click.option(
-    "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)."
-)
-@click.option(
-    "--dtype", default=None, type=click.Choice(["auto", "float32", "bfloat16", "float16"])
-)
-@click.option(
-    "--unsafe-train-lm-head-for-tests",
-    "train_lm_head",
-    is_flag=True,
-    hidden=True,
-    help="TESTS ONLY: also train the output head (modules_to_save); vLLM cannot load the result.",
+    help="Continue an interrupted run from its last epoch checkpoint (OUTPUT.checkpoints/).",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train(
@@ -130,24 +132,9 @@ def train(
     eval_path: Path | None,
     gold_format: str,
     output: Path,
-    rank: int,
-    alpha: float,
-    dropout: float,
-    lr: float,
-    epochs: int,
-    batch_size: int,
-    grad_accum: int,
-    scheduler: str,
-    warmup_ratio: float,
-    early_stopping_patience: int | None,
-    seed: int,
-    max_length: int,
-    with_evidence: bool,
-    qlora: bool,
-    device: str | None,
-    dtype: str | None,
-    train_lm_head: bool,
+    resume: bool,
     progress: bool,
+    **hyperparameters: Any,
 ) -> None:
     """Fine-tune a LoRA adapter for SCHEMA on gold reports and save it to OUTPUT.
 
@@ -157,35 +144,17 @@ def train(
     from pydantic import ValidationError
 
     from extractors.llm.adapters import AdapterError, check_adapter
-    from extractors.llm.training import TrainConfig, TrainingError, train_adapter
+    from extractors.llm.training import TrainingError, train_adapter
     from extractors.schemas import SchemaError, get_schema
     from extractors.settings import get_settings
 
-    if early_stopping_patience and eval_path is None:
+    if hyperparameters.get("early_stopping_patience") and eval_path is None:
         raise click.UsageError("--early-stopping-patience needs --eval")
     try:
         schema = get_schema(schema_ref, get_settings().schema_dirs())
-        config = TrainConfig(
-            r=rank,
-            alpha=alpha,
-            dropout=dropout,
-            lr=lr,
-            epochs=epochs,
-            batch_size=batch_size,
-            grad_accum=grad_accum,
-            scheduler=scheduler,
-            warmup_ratio=warmup_ratio,  # type: ignore[arg-type]
-            early_stopping_patience=early_stopping_patience,
-            seed=seed,
-            max_length=max_length,
-            with_evidence=with_evidence,
-            qlora=qlora,
-            device=device,
-            dtype=dtype,
-            train_lm_head_for_tests=train_lm_head,
-        )
+        config = TrainConfig(**hyperparameters)
         result = train_adapter(
-            schema, base_model, train_path, output, eval_path, config, progress, gold_format
+            schema, base_model, train_path, output, eval_path, config, progress, gold_format, resume
         )
     except (SchemaError, TrainingError, AdapterError, ValidationError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -12,8 +12,9 @@ has no transformers dependency. (xgrammar 0.2.8 would pull triton and apache-tvm
 install; outlines brings a much larger dependency tree.)
 
 Two settings make the output the same compact, fixed-order JSON the adapters are trained on:
-fields are forced into the schema's ``required`` order, and whitespace is allowed only inside
-strings (``_CompactJsonParser``). Hence every answer fits in
+object keys only in schema order (required ones forced, optional ones of sparse answers allowed
+only after the last key written; none twice), and whitespace only inside strings
+(``_CompactJsonParser``). Hence every answer fits in
 :func:`extractors.llm.json_bounds.max_new_tokens_for_schema` tokens and is never truncated.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -36,13 +38,63 @@ from extractors.llm.json_bounds import max_array_items
 _MAX_PREFIX_STATES = 200_000
 
 
-class _CompactJsonParser(CharacterLevelParser):
-    """Wraps a JSON parser and forbids whitespace outside strings (compact output only)."""
+@dataclass(frozen=True)
+class _Frame:
+    """One open object or array: its JSON Schema node and, for objects, the keys in order."""
 
-    def __init__(self, inner: CharacterLevelParser, in_string: bool = False, escaped: bool = False):
+    kind: str  # "{" or "["
+    node: dict[str, Any] | None
+    last: int = -1  # index in ``keys`` of the last key written
+    expect_key: bool = True
+    key: str | None = None  # the last key written (its value is being parsed)
+
+    @property
+    def keys(self) -> list[str]:
+        return list((self.node or {}).get("properties", {})) if self.kind == "{" else []
+
+    @property
+    def later_keys(self) -> list[str]:
+        return self.keys[self.last + 1 :]
+
+
+def _child(node: dict[str, Any] | None, frame: _Frame | None, kind: str) -> dict[str, Any] | None:
+    """Schema node of the object/array value opened with ``kind`` inside ``frame``."""
+    if frame is None:
+        found = node
+    elif frame.kind == "{":
+        found = (frame.node or {}).get("properties", {}).get(frame.key or "")
+    else:
+        found = (frame.node or {}).get("items")
+    if found and "anyOf" in found:  # nullable objects/arrays: the option of this kind
+        want = "object" if kind == "{" else "array"
+        found = next((o for o in found["anyOf"] if o.get("type") == want), None)
+    return found
+
+
+class _CompactJsonParser(CharacterLevelParser):
+    """Wraps a JSON parser: no whitespace outside strings, object keys in schema order.
+
+    lm-format-enforcer forces the order of *required* keys only; for optional keys (sparse
+    answers) it allows any unused key. This wrapper follows the JSON structure and lets an
+    object key start only with a property that comes after the last one written, so sparse
+    answers keep the schema order the adapters were trained on. Immutable, like every parser.
+    """
+
+    def __init__(
+        self,
+        inner: CharacterLevelParser,
+        root: dict[str, Any] | None = None,
+        stack: tuple[_Frame, ...] = (),
+        in_string: bool = False,
+        escaped: bool = False,
+        key_buf: str | None = None,
+    ):
         self.inner = inner
+        self.root = root
+        self.stack = stack
         self.in_string = in_string
         self.escaped = escaped
+        self.key_buf = key_buf  # the key typed so far, while inside an object key
 
     @property
     def config(self) -> CharacterLevelParserConfig:
@@ -52,30 +104,66 @@ class _CompactJsonParser(CharacterLevelParser):
     def config(self, new_config: CharacterLevelParserConfig) -> None:
         self.inner.config = new_config
 
+    def _top(self) -> _Frame | None:
+        return self.stack[-1] if self.stack else None
+
     def add_character(self, new_character: str) -> CharacterLevelParser:
-        in_string, escaped = self.in_string, False
+        c = new_character
+        inner = self.inner.add_character(c)
+        stack, in_string, escaped, key_buf = self.stack, self.in_string, False, self.key_buf
+        top = self._top()
         if in_string:
             if self.escaped:
                 escaped = False
-            elif new_character == "\\":
+                key_buf = None if key_buf is None else key_buf + c
+            elif c == "\\":
                 escaped = True
-            elif new_character == '"':
+                key_buf = None if key_buf is None else key_buf + c
+            elif c == '"':
                 in_string = False
-        elif new_character == '"':
+                if key_buf is not None and top is not None:
+                    keys = top.keys
+                    last = keys.index(key_buf) if key_buf in keys else top.last
+                    stack = (*stack[:-1], replace(top, last=last, key=key_buf, expect_key=False))
+                key_buf = None
+            elif key_buf is not None:
+                key_buf += c
+        elif c == '"':
             in_string = True
-        return _CompactJsonParser(self.inner.add_character(new_character), in_string, escaped)
+            if top is not None and top.kind == "{" and top.expect_key:
+                key_buf = ""
+        elif c in "{[":
+            stack = (*stack, _Frame(kind=c, node=_child(self.root, top, c)))
+        elif c in "}]":
+            stack = stack[:-1]
+        elif c == "," and top is not None and top.kind == "{":
+            stack = (*stack[:-1], replace(top, expect_key=True))
+        return _CompactJsonParser(inner, self.root, stack, in_string, escaped, key_buf)
 
     def get_allowed_characters(self) -> str:
         allowed = self.inner.get_allowed_characters()
+        top = self._top()
         if self.in_string:
-            return allowed
-        return "".join(c for c in allowed if c not in WHITESPACE_CHARACTERS)
+            if self.key_buf is None or top is None or not top.keys:
+                return allowed
+            later = top.later_keys
+            buf = self.key_buf
+            return "".join(
+                c
+                for c in allowed
+                if (c == '"' and buf in later) or any(k.startswith(buf + c) for k in later)
+            )
+        allowed = "".join(c for c in allowed if c not in WHITESPACE_CHARACTERS)
+        if top is not None and top.kind == "{" and top.keys and not top.later_keys:
+            # every later key is used up: no further key may start
+            allowed = allowed.replace('"' if top.expect_key else ",", "")
+        return allowed
 
     def can_end(self) -> bool:
         return self.inner.can_end()
 
     def shortcut_key(self) -> Hashable | None:
-        return self.inner.shortcut_key() if self.in_string else None
+        return self.inner.shortcut_key() if self.in_string and self.key_buf is None else None
 
 
 def build_tokenizer_data(
@@ -122,8 +210,9 @@ def _with_item_caps(schema: Any) -> Any:
 def make_enforcer(
     tokenizer_data: TokenEnforcerTokenizerData, json_schema: dict[str, Any]
 ) -> TokenEnforcer:
-    """A token enforcer for ``json_schema``: compact JSON, fields in ``required`` order."""
-    parser = _CompactJsonParser(JsonSchemaParser(_with_item_caps(json_schema)))
+    """A token enforcer for ``json_schema``: compact JSON, fields in schema order, none twice."""
+    capped = _with_item_caps(json_schema)
+    parser = _CompactJsonParser(JsonSchemaParser(capped), root=capped)
     enforcer = TokenEnforcer(tokenizer_data, parser)
     # TokenEnforcer resets the parser config (alphabet only); set ours after it.
     parser.config = CharacterLevelParserConfig(

@@ -61,7 +61,16 @@ from extractors.llm.egress import (
     url_credentials,
 )
 from extractors.llm.json_bounds import UnboundedSchemaError, max_new_tokens_for_schema
-from extractors.llm.prompts import PROMPT_TEMPLATE_VERSION, build_messages, render_prompt
+from extractors.llm.prompts import (
+    ADAPTER_FORMAT,
+    PROMPT_TEMPLATE_VERSIONS,
+    PromptFormat,
+    adapter_format,
+    answer_json_schema,
+    build_messages,
+    parse_answer,
+    render_prompt,
+)
 from extractors.results import ReportInput
 from extractors.schemas import LabelValidationError, SchemaSpec
 
@@ -150,14 +159,7 @@ class OpenAIExtractor(Extractor):
         self.endpoint = normalize_endpoint(bare)  # what every message shows: no userinfo
         self.adapter = adapter
         self.options = options
-        self.json_schema = schema.json_schema()
-        if options.max_tokens is not None:
-            self.max_tokens = options.max_tokens
-        else:
-            try:
-                self.max_tokens = max_new_tokens_for_schema(self.json_schema)
-            except UnboundedSchemaError:
-                self.max_tokens = FALLBACK_MAX_TOKENS
+        self._set_format(ADAPTER_FORMAT)
         headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
         connect = min(10.0, options.timeout)
         limits = httpx.Limits(
@@ -176,6 +178,18 @@ class OpenAIExtractor(Extractor):
         self._version = adapter
         if options.check_model:
             self._check_model()
+
+    def _set_format(self, fmt: PromptFormat) -> None:
+        """Prompt format, answer schema (sparse for template 2) and the token limit that follows."""
+        self.fmt = fmt
+        self.json_schema = answer_json_schema(self.schema, fmt)
+        if self.options.max_tokens is not None:
+            self.max_tokens = self.options.max_tokens
+        else:
+            try:
+                self.max_tokens = max_new_tokens_for_schema(self.json_schema)
+            except UnboundedSchemaError:
+                self.max_tokens = FALLBACK_MAX_TOKENS
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -225,11 +239,13 @@ class OpenAIExtractor(Extractor):
                     f"{trained_for}, but extraction asked for schema {self.schema.id}"
                 )
             template = meta.get("prompt_template_version")
-            if template and str(template) != PROMPT_TEMPLATE_VERSION:
+            if template and str(template) not in PROMPT_TEMPLATE_VERSIONS:
                 raise BackendError(
                     f"adapter {self.adapter!r} was trained with prompt template version "
-                    f"{template}, this rrief sends version {PROMPT_TEMPLATE_VERSION}; retrain it"
+                    f"{template}; this rrief knows {', '.join(PROMPT_TEMPLATE_VERSIONS)}"
                 )
+            if template:  # answer the way the adapter was trained (sparse since version 2)
+                self._set_format(adapter_format(str(template)))
             if meta.get("version"):
                 self._version = str(meta["version"])
                 return
@@ -269,17 +285,15 @@ class OpenAIExtractor(Extractor):
         if finish_reason == "length":
             raise _InvalidOutput(f"the answer was cut off at max_tokens={self.max_tokens}")
         try:
-            data = json.loads(text)
+            return parse_answer(self.schema, text, self.fmt)
         except json.JSONDecodeError as exc:
             raise _InvalidOutput(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
-        try:
-            return self.schema.validate_labels(data)
         except LabelValidationError as exc:
             raise _InvalidOutput(f"does not match the schema: {exc}") from None
 
     def _complete(self, report_text: str, constrained: bool = True) -> tuple[str, str | None]:
         """One completion for one report: (text, finish_reason)."""
-        messages = build_messages(self.schema, report_text)
+        messages = build_messages(self.schema, report_text, self.fmt)
         body: dict[str, Any] = {"model": self.adapter, "temperature": 0}
         # Chat completions deprecated ``max_tokens`` for ``max_completion_tokens`` (vLLM and
         # ``rrief serve`` accept both); the legacy completions API only knows ``max_tokens``.

@@ -1,11 +1,16 @@
 """LoRA fine-tuning (peft) of a local base model on gold-labelled reports: ``rrief train``.
 
-Supervised fine-tuning on (prompt, answer) pairs, where the prompt is
-:func:`extractors.llm.prompts.build_messages` rendered with the base model's chat template and
-the answer is the labels' canonical compact JSON plus end-of-sequence. The loss covers the
-answer tokens only (prompt tokens are labelled -100). No special tokens are added to the
-tokenizer. A plain torch loop (AdamW, a transformers LR schedule, gradient accumulation, early
-stopping on eval loss) keeps the moving parts few and visible.
+Supervised fine-tuning on (prompt, answer) pairs with ``transformers.Trainer``: the prompt is
+:func:`extractors.llm.prompts.build_messages` (template 2: the compact instruction) rendered with
+the base model's chat template, the answer the labels' sparse JSON (only non-default fields)
+plus end-of-sequence. The loss covers the answer tokens only (prompt tokens are labelled -100).
+No special tokens are added to the tokenizer. The Trainer brings what a hand-written loop had to
+re-implement: a checkpoint per epoch (``--resume`` continues an interrupted run from the last
+one, kept in ``OUTPUT.checkpoints/`` until the adapter is saved), best-model restore by eval
+loss with early stopping, gradient checkpointing and bf16 on CUDA (never on CPU: slower there).
+
+:class:`TrainConfig` is the one declaration of the hyperparameters: ``rrief train`` derives its
+options from it (:func:`extractors.llm.commands.config_options`) and the adapter records it.
 
 The saved adapter is vLLM-loadable by default: LoRA on every linear layer except the output
 head (``target_modules="all-linear"``), ``bias="none"``, no ``modules_to_save``. The single
@@ -21,6 +26,7 @@ import hashlib
 import logging
 import math
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +47,8 @@ from extractors.llm.adapters import (
 )
 from extractors.llm.prompts import (
     PROMPT_TEMPLATE_VERSION,
+    PromptFormat,
+    adapter_format,
     build_messages,
     render_prompt,
     target_text,
@@ -54,31 +62,75 @@ class TrainingError(ValueError):
     """Training cannot start or continue: bad gold data, bad options, missing hardware."""
 
 
+def _cli(help: str, name: str | None = None, hidden: bool = False) -> dict[str, Any]:
+    """Field metadata ``rrief train`` turns into an option (name defaults to ``--field-name``)."""
+    return {"description": help, "json_schema_extra": {"cli": name, "hidden": hidden}}
+
+
 class TrainConfig(BaseModel):
-    """Hyperparameters of one training run (recorded in ``rrief_adapter.json``)."""
+    """Hyperparameters of one training run (recorded in ``rrief_adapter.json``; the CLI options)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    r: int = Field(default=16, ge=1, le=VLLM_MAX_SUPPORTED_RANK)
-    alpha: float = Field(default=32.0, gt=0)
-    dropout: float = Field(default=0.05, ge=0, lt=1)
+    r: int = Field(
+        default=16,
+        ge=1,
+        le=VLLM_MAX_SUPPORTED_RANK,
+        **_cli("LoRA rank (vLLM: <= --max-lora-rank, 64 in docs/vllm.md)."),
+    )
+    alpha: float = Field(default=32.0, gt=0, **_cli("LoRA alpha (scale = alpha / r)."))
+    dropout: float = Field(default=0.05, ge=0, lt=1, **_cli("LoRA dropout."))
     target_modules: str | list[str] = "all-linear"
-    lr: float = Field(default=2e-4, gt=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    epochs: int = Field(default=3, ge=1)
-    batch_size: int = Field(default=4, ge=1)
-    grad_accum: int = Field(default=1, ge=1)
-    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
-    warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
-    early_stopping_patience: int | None = Field(default=None, ge=1)
-    seed: int = 0
-    max_length: int = Field(default=4096, ge=16)
-    with_evidence: bool = False
-    qlora: bool = False
-    train_lm_head_for_tests: bool = False
-    device: str | None = None
-    dtype: str | None = None
-    eval_exact_match: bool = True
+    lr: float = Field(default=5e-4, gt=0, **_cli("Peak learning rate (AdamW)."))
+    weight_decay: float = Field(default=0.0, ge=0, **_cli("AdamW weight decay."))
+    epochs: int = Field(default=3, ge=1, **_cli("Passes over the training reports."))
+    batch_size: int = Field(default=4, ge=1, **_cli("Reports per step (per device)."))
+    grad_accum: int = Field(default=1, ge=1, **_cli("Gradient accumulation steps."))
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        default="linear", **_cli("Learning-rate schedule.")
+    )
+    warmup_ratio: float = Field(default=0.0, ge=0, lt=1, **_cli("Share of steps to warm up."))
+    early_stopping_patience: int | None = Field(
+        default=None,
+        ge=1,
+        **_cli("Stop after this many epochs without eval-loss improvement (needs --eval)."),
+    )
+    seed: int = Field(default=0, **_cli("Random seed (data order, LoRA init)."))
+    max_length: int = Field(
+        default=4096,
+        ge=16,
+        **_cli("Longest prompt + answer in tokens; longer reports are an error."),
+    )
+    prompt_template: Literal["1", "2"] = Field(
+        default=PROMPT_TEMPLATE_VERSION,
+        **_cli("Prompt template: 2 = compact instruction + sparse answers; 1 = the old full one."),
+    )
+    with_evidence: bool = Field(
+        default=False, **_cli("Answers with evidence quotes (not supported yet: a clear error).")
+    )
+    qlora: bool = Field(
+        default=False, **_cli("Load the base model in 4 bit (needs CUDA and bitsandbytes).")
+    )
+    gradient_checkpointing: bool | None = Field(
+        default=None, **_cli("Recompute activations to save memory (default: on CUDA only).")
+    )
+    train_lm_head_for_tests: bool = Field(
+        default=False,
+        **_cli(
+            "TESTS ONLY: also train the output head (modules_to_save); vLLM cannot load it.",
+            name="--unsafe-train-lm-head-for-tests",
+            hidden=True,
+        ),
+    )
+    device: str | None = Field(
+        default=None, **_cli("cpu, cuda, cuda:1 ... (default: cuda when available).")
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = Field(
+        default=None, **_cli("Weights dtype (default: bfloat16 on CUDA, float32 on CPU).")
+    )
+    eval_exact_match: bool = Field(
+        default=True, **_cli("After training, the share of --eval reports predicted exactly.")
+    )
 
 
 @dataclass
@@ -100,23 +152,31 @@ def load_training_examples(
         raise TrainingError(str(exc)) from None
 
 
-def prompt_text(tokenizer: Any, schema: SchemaSpec, report_text: str) -> str:
-    return render_prompt(tokenizer, build_messages(schema, report_text))
+def prompt_text(
+    tokenizer: Any, schema: SchemaSpec, report_text: str, fmt: PromptFormat | None = None
+) -> str:
+    return render_prompt(tokenizer, build_messages(schema, report_text, fmt or adapter_format("2")))
 
 
 def encode_example(
-    tokenizer: Any, schema: SchemaSpec, example: GoldExample, max_length: int
+    tokenizer: Any,
+    schema: SchemaSpec,
+    example: GoldExample,
+    max_length: int,
+    fmt: PromptFormat | None = None,
 ) -> dict[str, list[int]]:
     """``input_ids`` = prompt + answer + EOS; ``labels`` = -100 over the prompt, ids over the answer.
 
     Prompt and answer are tokenized separately, exactly as at inference (the model continues
-    after the prompt's last token).
+    after the prompt's last token). ``fmt`` defaults to the current adapter format (compact
+    instruction, sparse answer).
     """
     from extractors.llm.engine import encode_prompt
 
-    prompt_ids = encode_prompt(tokenizer, prompt_text(tokenizer, schema, example.text))
+    fmt = fmt or adapter_format(PROMPT_TEMPLATE_VERSION)
+    prompt_ids = encode_prompt(tokenizer, prompt_text(tokenizer, schema, example.text, fmt))
     answer_ids = list(
-        tokenizer(target_text(schema, example.labels), add_special_tokens=False)["input_ids"]
+        tokenizer(target_text(schema, example.labels, fmt), add_special_tokens=False)["input_ids"]
     )
     answer_ids.append(tokenizer.eos_token_id)
     total = len(prompt_ids) + len(answer_ids)
@@ -207,24 +267,81 @@ def _load_model(base_model: Path, config: TrainConfig, device: str) -> Any:
     return get_peft_model(model, lora)
 
 
-def _mean_loss(model: Any, batches: list[dict[str, Any]], device: str) -> float:
-    """Token-weighted mean loss over ``batches`` (eval mode, no gradients)."""
-    import torch
+def _log_steps_callback(total_steps: int) -> Any:
+    """A Trainer callback: one log line per optimizer step and per evaluation (no report text)."""
+    from transformers import TrainerCallback
 
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for batch in batches:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            n = int((batch["labels"][:, 1:] != -100).sum())
-            total += float(model(**batch).loss) * n
-            count += n
-    model.train()
-    return total / max(count, 1)
+    class LogSteps(TrainerCallback):  # type: ignore[misc]
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            logs = logs or {}
+            epoch = math.ceil(state.epoch or 1)
+            if "loss" in logs:
+                log.info(
+                    "epoch %d step %d/%d loss %.4f lr %.2e",
+                    epoch,
+                    state.global_step,
+                    total_steps,
+                    logs["loss"],
+                    logs.get("learning_rate", 0.0),
+                )
+            if "eval_loss" in logs:
+                log.info("epoch %d eval loss %.4f", epoch, logs["eval_loss"])
+
+    return LogSteps()
 
 
-def _trainable_state(model: Any) -> dict[str, Any]:
-    return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+def checkpoint_dir(output: Path) -> Path:
+    """Where a run keeps its per-epoch checkpoints until the adapter is saved: ``OUTPUT.checkpoints``."""
+    return output.with_name(output.name + ".checkpoints")
+
+
+def _training_arguments(
+    config: TrainConfig, checkpoints: Path, device: str, has_eval: bool, progress: bool
+) -> Any:
+    from transformers import TrainingArguments
+
+    cuda = device.startswith("cuda")
+    with_eval = has_eval  # per-epoch eval, best-model restore
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        learning_rate=config.lr,
+        weight_decay=config.weight_decay,
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio,  # < 1: a share of the steps
+        max_grad_norm=1.0,
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=1,
+        logging_strategy="steps",
+        save_strategy="epoch",
+        save_only_model=False,  # optimizer and scheduler state too, so --resume continues exactly
+        eval_strategy="epoch" if with_eval else "no",
+        load_best_model_at_end=with_eval,
+        metric_for_best_model="eval_loss" if with_eval else None,
+        greater_is_better=False if with_eval else None,
+        save_total_limit=2 if with_eval else 1,  # the best and the last
+        label_names=["labels"],  # a peft model hides the signature Trainer would infer it from
+        remove_unused_columns=False,
+        report_to="none",
+        disable_tqdm=not progress,
+        use_cpu=not cuda,
+        bf16=cuda and config.dtype in (None, "auto", "bfloat16") and not config.qlora,
+        gradient_checkpointing=(
+            cuda if config.gradient_checkpointing is None else config.gradient_checkpointing
+        ),
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        dataloader_num_workers=0,
+    )
+
+
+def _last_checkpoint(checkpoints: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -237,11 +354,16 @@ def train_adapter(
     config: TrainConfig | None = None,
     progress: bool = True,
     gold_format: str = "jsonl",
+    resume: bool = False,
 ) -> TrainResult:
-    """Fine-tune a LoRA adapter for ``schema`` and save it (with ``rrief_adapter.json``) to ``output``."""
+    """Fine-tune a LoRA adapter for ``schema`` and save it (with ``rrief_adapter.json``) to ``output``.
+
+    ``resume`` continues from the last checkpoint in ``OUTPUT.checkpoints`` (same data and
+    config).
+    """
     import torch
-    from tqdm import tqdm
-    from transformers import AutoTokenizer, get_scheduler
+    from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer
+    from transformers.trainer_callback import PrinterCallback
 
     from extractors.llm.engine import resolve_device
 
@@ -251,18 +373,30 @@ def train_adapter(
             "--with-evidence is not supported yet: answers are labels only (evidence comes from "
             "the rules backend); train without it"
         )
+    if config.early_stopping_patience and eval_path is None:
+        raise TrainingError("--early-stopping-patience needs --eval")
     base_model = Path(base_model).expanduser().resolve()
     output = Path(output)
+    checkpoints = checkpoint_dir(output)
     if not (base_model / "config.json").is_file():
         raise TrainingError(f"base model directory {base_model} has no config.json")
     if output.exists() and any(output.iterdir()):
         raise TrainingError(f"output directory {output} exists and is not empty; choose a new one")
+    resume_from = _last_checkpoint(checkpoints) if resume else None
+    if resume and resume_from is None:
+        raise TrainingError(f"--resume: no checkpoint in {checkpoints} to continue from")
+    if not resume and checkpoints.exists() and any(checkpoints.iterdir()):
+        raise TrainingError(
+            f"{checkpoints} holds checkpoints of an interrupted run: continue it with --resume "
+            "or delete that directory"
+        )
     train_path = Path(train_path)
     train_examples, warning = load_training_examples(train_path, schema, gold_format)
     if warning:
         log.warning(warning)
     eval_examples = load_training_examples(eval_path, schema, gold_format)[0] if eval_path else []
     device = resolve_device(config.device)
+    fmt = adapter_format(config.prompt_template)
 
     _seed_everything(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=True)
@@ -272,120 +406,70 @@ def train_adapter(
     if tokenizer.eos_token_id is None:
         raise TrainingError(f"the tokenizer of {base_model} has no end-of-sequence token")
     train_items = [
-        encode_example(tokenizer, schema, ex, config.max_length) for ex in train_examples
+        encode_example(tokenizer, schema, ex, config.max_length, fmt) for ex in train_examples
     ]
-    eval_batches = [
-        _collate(
-            [
-                encode_example(tokenizer, schema, ex, config.max_length)
-                for ex in eval_examples[i : i + config.batch_size]
-            ],
-            pad_id,
-        )
-        for i in range(0, len(eval_examples), config.batch_size)
+    eval_items = [
+        encode_example(tokenizer, schema, ex, config.max_length, fmt) for ex in eval_examples
     ]
     model = _load_model(base_model, config, device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    if config.gradient_checkpointing or (
+        config.gradient_checkpointing is None and device.startswith("cuda")
+    ):
+        model.enable_input_require_grads()  # LoRA: the frozen embeddings need grads for recompute
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    steps_per_epoch = math.ceil(math.ceil(len(train_items) / config.batch_size) / config.grad_accum)
+    total_steps = steps_per_epoch * config.epochs
     log.info(
-        "training %s adapter on %d reports (%d eval), %d trainable parameters, device %s",
+        "training %s adapter on %d reports (%d eval), %d trainable parameters, device %s, "
+        "prompt template %s",
         schema.id,
         len(train_items),
-        len(eval_examples),
-        sum(p.numel() for p in trainable),
+        len(eval_items),
+        n_trainable,
         device,
+        fmt.version,
     )
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    batches_per_epoch = math.ceil(len(train_items) / config.batch_size)
-    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
-    total_steps = steps_per_epoch * config.epochs
-    scheduler = get_scheduler(
-        config.scheduler,
-        optimizer=optimizer,
-        num_warmup_steps=int(config.warmup_ratio * total_steps),
-        num_training_steps=total_steps,
+    callbacks: list[Any] = [_log_steps_callback(total_steps)]
+    if config.early_stopping_patience and eval_items:
+        callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
+    trainer = Trainer(
+        model=model,
+        args=_training_arguments(config, checkpoints, device, bool(eval_items), progress),
+        train_dataset=train_items,  # type: ignore[arg-type]
+        eval_dataset=eval_items or None,  # type: ignore[arg-type]
+        data_collator=lambda items: _collate(items, pad_id),
+        callbacks=callbacks,
     )
-    generator = torch.Generator().manual_seed(config.seed)
-    step_losses: list[float] = []
-    eval_losses: list[float] = []
-    best_eval, best_state, stale, step = math.inf, None, 0, 0
-    model.train()
-    bar = tqdm(total=total_steps, desc="train", unit="step", disable=not progress)
-    for epoch in range(1, config.epochs + 1):
-        order = torch.randperm(len(train_items), generator=generator).tolist()
-        batches = [
-            order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)
-        ]
-        running, micro = 0.0, 0
-        for b, idx in enumerate(batches, start=1):
-            batch = {
-                k: v.to(device) for k, v in _collate([train_items[i] for i in idx], pad_id).items()
-            }
-            loss = model(**batch).loss
-            (loss / config.grad_accum).backward()
-            running += loss.item()
-            micro += 1
-            if micro == config.grad_accum or b == len(batches):
-                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                step_loss = running / micro
-                step_losses.append(step_loss)
-                log.info(
-                    "epoch %d step %d/%d loss %.4f lr %.2e",
-                    epoch,
-                    step,
-                    total_steps,
-                    step_loss,
-                    scheduler.get_last_lr()[0],
-                )
-                bar.update(1)
-                bar.set_postfix(loss=f"{step_loss:.4f}")
-                running, micro = 0.0, 0
-        if eval_batches:
-            eval_loss = _mean_loss(model, eval_batches, device)
-            eval_losses.append(eval_loss)
-            log.info("epoch %d eval loss %.4f", epoch, eval_loss)
-            if eval_loss < best_eval:
-                best_eval, stale = eval_loss, 0
-                if config.early_stopping_patience:
-                    best_state = _trainable_state(model)
-            else:
-                stale += 1
-                if config.early_stopping_patience and stale >= config.early_stopping_patience:
-                    log.info(
-                        "early stopping after epoch %d (no eval improvement for %d epochs)",
-                        epoch,
-                        stale,
-                    )
-                    break
-    bar.close()
-    if best_state is not None:
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                if name in best_state:
-                    param.copy_(best_state[name])
+    trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; _log_steps_callback logs
+    trainer.train(resume_from_checkpoint=resume_from)
+    history = trainer.state.log_history
+    step_losses = [float(h["loss"]) for h in history if "loss" in h]
+    eval_losses = [float(h["eval_loss"]) for h in history if "eval_loss" in h]
+    model = trainer.model
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output)
     metrics: dict[str, float | int | None] = {
         "train_loss_first": step_losses[0] if step_losses else None,
         "train_loss_last": step_losses[-1] if step_losses else None,
-        "epochs_run": epoch,
-        "optimizer_steps": step,
-        "eval_loss": best_eval if eval_losses else None,
+        "epochs_run": math.ceil(trainer.state.epoch or 0),
+        "optimizer_steps": trainer.state.global_step,
+        "eval_loss": min(eval_losses) if eval_losses else None,
+        "train_runtime_s": next(
+            (float(h["train_runtime"]) for h in history if "train_runtime" in h), None
+        ),
     }
-    del model, optimizer, trainable, best_state
+    del model, trainer
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()  # the exact-match pass below loads the model again
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the adapter is saved: nothing to resume
     fingerprint = base_model_fingerprint(base_model)
     metadata = AdapterMetadata(
         rrief_version=__version__,
         created_at=now_iso(),
         schema_name=schema.name,
         schema_version=schema.version,
-        prompt_template_version=PROMPT_TEMPLATE_VERSION,
+        prompt_template_version=fmt.version,
         with_evidence=config.with_evidence,
         base_model=fingerprint,
         training_data=TrainingDataInfo(
