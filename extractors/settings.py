@@ -81,7 +81,10 @@ class Settings(DbtSettings):
     pseudonym_key: str = Field(
         default="", repr=False, description="secret HMAC key for patient/accession pseudonyms"
     )
-    backend: str = Field(default="rules", description="extraction backend: rules, hf or openai")
+    backend: str = Field(
+        default="rules",
+        description="extraction backend: rules, hf, openai or cascade (rules, then an LLM for hard reports)",
+    )
     adapter: str = Field(
         default="",
         description="adapter dir (hf) or served name (openai); per schema: cxr=cxr-v1,mammo=mammo-v1",

@@ -24,9 +24,10 @@ def backend_options(
     options: dict[str, Any] = {}
     if backend != "rules":
         options["adapter"] = settings.adapter_for(schema_name) or None
-    if backend == "hf":
+    llm = str(given.get("llm_backend") or "hf") if backend == "cascade" else backend
+    if llm == "hf":
         options["base_model"] = settings.base_model or None
-    if backend == "openai":
+    if llm == "openai":
         from extractors.llm.egress import parse_allowed_hosts
 
         options["endpoint"] = settings.llm_endpoint or None

@@ -15,6 +15,7 @@ BACKENDS: dict[str, str] = {
     "rules": "extractors.rules:make_rule_extractor",
     "hf": "extractors.llm.hf_backend:make_hf_extractor",
     "openai": "extractors.llm.openai_backend:make_openai_extractor",
+    "cascade": "extractors.extract.cascade:make_cascade_extractor",
 }
 
 

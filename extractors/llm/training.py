@@ -330,10 +330,10 @@ def _training_arguments(
         disable_tqdm=not progress,
         use_cpu=not cuda,
         bf16=cuda and config.dtype in (None, "auto", "bfloat16") and not config.qlora,
-        gradient_checkpointing=(
+        activation_checkpointing=(  # transformers 5 name of gradient checkpointing
             cuda if config.gradient_checkpointing is None else config.gradient_checkpointing
         ),
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing_kwargs={"use_reentrant": False},
         dataloader_num_workers=0,
     )
 

@@ -37,7 +37,7 @@ Context = Mapping[str, Any]
 # Backends that need the GPU worker: ``plan_llm`` plans their batches for ``extract_llm``, which
 # the DAG routes to the ``gpu`` queue and the ``llm`` pool; rules batches go through ``plan`` to
 # ``extract``.
-LLM_BACKENDS = ("hf", "openai")
+LLM_BACKENDS = ("hf", "openai", "cascade")
 
 
 def _interval(context: Context) -> tuple[Any, Any]:

@@ -366,6 +366,16 @@ def _read_sentence(text: str) -> tuple[tuple[tuple[str, str], ...], bool]:
     return tuple(mentions), bool(normal)  # normal: _NORMAL_STUDY matched
 
 
+def mentioned_findings(text: str) -> set[str]:
+    """Findings whose phrase occurs anywhere in ``text``, before scope, context and sections.
+
+    The cascade (:mod:`extractors.extract.cascade`) compares this with the labels: a phrase that
+    occurs while its finding stays ``not_mentioned`` is a term the rules matched but did not
+    resolve (explained away, outside the lung, in a skipped section), worth a second opinion.
+    """
+    return {rule.finding for rule in _RULES if rule.regex.search(text)}
+
+
 class CxrRuleExtractor(RuleExtractor):
     """The 14 CheXpert findings from CXR report text by phrase rules plus negation scope."""
 
