@@ -206,6 +206,7 @@ def run_rules(data: Dataset, out: Path) -> dict[str, Any]:
 
 
 def run_adapter(data: Dataset, n: int, out: Path, base_model: Path) -> dict[str, Any]:
+    from extractors.llm.adapters import METADATA_FILE, load_adapter_metadata
     from extractors.llm.hf_backend import HFExtractor
     from extractors.llm.training import TrainConfig, train_adapter
 
@@ -219,17 +220,21 @@ def run_adapter(data: Dataset, n: int, out: Path, base_model: Path) -> dict[str,
         seed=0, device="cpu", eval_exact_match=False,
     )  # fmt: skip
     adapter = out / "adapters" / name
-    if adapter.exists():  # an interrupted earlier attempt: train again from scratch
+    if (adapter / METADATA_FILE).is_file():  # trained by an earlier, interrupted run: reuse it
+        metadata = load_adapter_metadata(adapter)
+        runtime = metadata.metrics.get("train_runtime_s")
+        train_seconds = float(runtime or 0.0)
+    else:
         import shutil
 
-        shutil.rmtree(adapter)
+        shutil.rmtree(adapter, ignore_errors=True)  # a half-written attempt: train again
         shutil.rmtree(adapter.with_name(adapter.name + ".checkpoints"), ignore_errors=True)
-    start = time.perf_counter()
-    result = train_adapter(
-        data.schema, base_model, train_file, adapter, config=config, progress=False
-    )
-    train_seconds = time.perf_counter() - start
-    runtime = result.metadata.metrics.get("train_runtime_s") or train_seconds
+        start = time.perf_counter()
+        metadata = train_adapter(
+            data.schema, base_model, train_file, adapter, config=config, progress=False
+        ).metadata
+        train_seconds = time.perf_counter() - start
+        runtime = metadata.metrics.get("train_runtime_s") or train_seconds
     extractor = HFExtractor(data.schema, adapter, base_model, device="cpu", batch_size=16)
     preds = out / f"{name}.preds.jsonl"
     info = extract(extractor, data, preds)
@@ -241,8 +246,8 @@ def run_adapter(data: Dataset, n: int, out: Path, base_model: Path) -> dict[str,
         "lr": LR,
         "train_seconds": round(train_seconds, 1),
         "train_seconds_per_report_epoch": round(float(runtime) / (n * epochs), 3),
-        "train_loss_first": result.metadata.metrics.get("train_loss_first"),
-        "train_loss_last": result.metadata.metrics.get("train_loss_last"),
+        "train_loss_first": metadata.metrics.get("train_loss_first"),
+        "train_loss_last": metadata.metrics.get("train_loss_last"),
         **info,
         **scored,
     }

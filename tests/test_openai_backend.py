@@ -28,6 +28,7 @@ from extractors.llm.openai_backend import (
     make_openai_extractor,
     normalize_endpoint,
 )
+from extractors.llm.sparse import sparse_json_schema
 from extractors.results import ReportInput
 from extractors.schemas import get_schema
 
@@ -41,10 +42,12 @@ def _no_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class Scripted:
-    """A 127.0.0.1 HTTP server answering POSTs with a scripted list of (status, body, headers)."""
+    """A 127.0.0.1 HTTP server answering POSTs with a scripted list of (status, body, headers)
+    and GETs (``/v1/models``) with ``models``, or 404 without it."""
 
-    def __init__(self, script: list[tuple[int, Any, dict[str, str]]]) -> None:
+    def __init__(self, script: list[tuple[int, Any, dict[str, str]]], models: Any = None) -> None:
         self.script = list(script)
+        self.models = models
         self.requests: list[dict[str, Any]] = []
         outer = self
 
@@ -53,7 +56,10 @@ class Scripted:
                 pass
 
             def do_GET(self) -> None:
-                self._answer(404, {"error": {"message": "no listing"}}, {})
+                if outer.models is not None:
+                    self._answer(200, outer.models, {})
+                else:
+                    self._answer(404, {"error": {"message": "no listing"}}, {})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
@@ -108,8 +114,8 @@ def chat_answer(content: str, finish_reason: str = "stop") -> dict[str, Any]:
 def scripted() -> Iterator[Any]:
     servers: list[Scripted] = []
 
-    def start(script: list[tuple[int, Any, dict[str, str]]]) -> Scripted:
-        servers.append(Scripted(script))
+    def start(script: list[tuple[int, Any, dict[str, str]]], models: Any = None) -> Scripted:
+        servers.append(Scripted(script, models))
         return servers[-1]
 
     yield start
@@ -258,12 +264,24 @@ def test_429_and_5xx_are_retried_with_backoff_then_succeed(scripted: Any) -> Non
     assert body["model"] == "cxr-v1"
     assert body["temperature"] == 0
     assert body["response_format"]["type"] == "json_schema"
-    assert body["response_format"]["json_schema"]["schema"] == CXR.json_schema()
+    # template 2 (the default): sparse answers, every property optional
+    assert body["response_format"]["json_schema"]["schema"] == sparse_json_schema(CXR)
     assert body["response_format"]["json_schema"]["strict"] is True
     assert body["messages"][0]["role"] == "system"  # the fixed instruction first
     assert body["messages"][1] == {"role": "user", "content": REPORT.text}
     assert 0 < body["max_completion_tokens"] < 4000
     assert "max_tokens" not in body  # deprecated for chat completions
+
+
+def test_a_template_1_adapter_gets_its_full_prompt_and_answer_schema(scripted: Any) -> None:
+    card = {"id": "cxr-v1", "rrief": {"schema": "cxr@1", "prompt_template_version": "1"}}
+    server = scripted([(200, chat_answer(VALID), {})], models={"data": [card]})
+    ex = make_openai_extractor(CXR, endpoint=server.url, adapter="cxr-v1", backoff="0.01")
+    (result,) = ex.extract_batch([REPORT])
+    assert result.status == "ok", result.error
+    body = server.requests[0]["body"]
+    assert body["response_format"]["json_schema"]["schema"] == CXR.json_schema()
+    assert CXR.describe() in body["messages"][0]["content"]
 
 
 def test_retries_give_up_after_max_retries(scripted: Any) -> None:

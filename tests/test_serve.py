@@ -332,12 +332,12 @@ def test_unconstrained_first_attempt_is_retried_with_the_constraint(server: str)
 
 
 def test_invalid_output_becomes_an_error_line_with_the_raw_output(server: str) -> None:
-    extractor = make_extractor("openai", CXR, endpoint=server, adapter="cxr-a", max_tokens="6")
+    extractor = make_extractor("openai", CXR, endpoint=server, adapter="cxr-a", max_tokens="1")
     results = extractor.extract_batch(cxr_reports(2))
     for r in results:
         assert r.status == "error"
         assert "invalid model output after 2 attempts" in r.error
-        assert "cut off at max_tokens=6" in r.error
+        assert "cut off at max_tokens=1" in r.error
         assert r.raw_output and r.raw_output.startswith("{")
         with pytest.raises(json.JSONDecodeError):
             json.loads(r.raw_output)

@@ -47,6 +47,7 @@ class _Frame:
     last: int = -1  # index in ``keys`` of the last key written
     expect_key: bool = True
     key: str | None = None  # the last key written (its value is being parsed)
+    after_comma: bool = False  # a "," was written and the next key has not started
 
     @property
     def keys(self) -> list[str]:
@@ -132,12 +133,13 @@ class _CompactJsonParser(CharacterLevelParser):
             in_string = True
             if top is not None and top.kind == "{" and top.expect_key:
                 key_buf = ""
+                stack = (*stack[:-1], replace(top, after_comma=False))
         elif c in "{[":
             stack = (*stack, _Frame(kind=c, node=_child(self.root, top, c)))
         elif c in "}]":
             stack = stack[:-1]
         elif c == "," and top is not None and top.kind == "{":
-            stack = (*stack[:-1], replace(top, expect_key=True))
+            stack = (*stack[:-1], replace(top, expect_key=True, after_comma=True))
         return _CompactJsonParser(inner, self.root, stack, in_string, escaped, key_buf)
 
     def get_allowed_characters(self) -> str:
@@ -154,6 +156,10 @@ class _CompactJsonParser(CharacterLevelParser):
                 if (c == '"' and buf in later) or any(k.startswith(buf + c) for k in later)
             )
         allowed = "".join(c for c in allowed if c not in WHITESPACE_CHARACTERS)
+        if top is not None and top.kind == "{" and top.after_comma:
+            # lm-format-enforcer lets an object end right after a comma when no key is
+            # required (sparse answers): {"a":"b",} is no JSON, so a key must follow
+            allowed = allowed.replace("}", "")
         if top is not None and top.kind == "{" and top.keys and not top.later_keys:
             # every later key is used up: no further key may start
             allowed = allowed.replace('"' if top.expect_key else ",", "")
