@@ -46,7 +46,7 @@ def test_a_candidate_within_the_margins_passes() -> None:
 def test_a_label_drop_beyond_the_bound_fails() -> None:
     result = gate(ROWS, GateMargins(micro_f1_margin=0.0, label_f1_drop=0.01))
     assert not result.passed
-    assert result.failures == ["Edema weighted_f1 0.800 vs production 0.820 (bound -0.01)"]
+    assert result.failures == ["Edema weighted_f1 0.800 vs production 0.820 (allowed drop 0.01)"]
     assert "FAIL" in result.table() and "gate FAILED" in result.table()
 
 

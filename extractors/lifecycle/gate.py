@@ -123,7 +123,7 @@ def gate(
         label, metric = str(raw["label"]), str(raw["metric"])
         if not passed:
             what = f"{label} F1" if kind == "micro" else f"{label} {metric}"
-            failures.append(f"{what} {cand:.3f} vs {current} {cur:.3f} (bound -{bound:g})")
+            failures.append(f"{what} {cand:.3f} vs {current} {cur:.3f} (allowed drop {bound:g})")
         rows.append(
             GateRow(
                 kind=kind,

@@ -1,0 +1,84 @@
+"""
+### rrief_reextract — re-label the warehouse with the production adapter
+
+Started by the `rrief_adapter_promoted` asset (a promotion in rrief_train) or by hand with
+params `schema` (empty: every schema with a production adapter) and `start`/`end` (ISO dates of
+`report_final_at`; empty: all).
+
+1. **plan** — the reports whose current text the schema's production adapter has not labelled
+   yet (their latest valid extraction came from another extractor version), newest days first,
+   in batches of `RRIEF_BATCH_SIZE`.
+2. **reextract** — one mapped task per batch on the `gpu` queue in the `llm` pool (so the daily
+   run keeps its share): extract, validate, load in one transaction per batch. A batch leaves
+   out what its adapter already did (a killed run continues where it stopped) and does nothing
+   when a newer promotion superseded its adapter.
+3. **summarize** — totals and progress (reports on the production adapter / all), also on the
+   health page.
+4. **dbt_build** — the marts now carry the new adapter id; trigger with `{"run_dbt": false}` to
+   skip.
+
+All logic lives in `extractors.lifecycle`; this file only wires it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from extractors.lifecycle import tasks
+from extractors.pipeline import tasks as pipeline_tasks
+
+LLM_ROUTING: dict[str, Any] = {"queue": "gpu", "pool": "llm"}  # the GPU worker's queue and pool
+
+default_args: dict[str, Any] = {
+    "owner": "rrief",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "on_failure_callback": [pipeline_tasks.on_failure, pipeline_tasks.AlertNotifier()],
+}
+
+
+@dag(
+    dag_id="rrief_reextract",
+    schedule=[tasks.PROMOTED],
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,  # a second promotion queues its run behind this one
+    default_args=default_args,
+    params={
+        "schema": Param(
+            "", type="string", description="empty: every schema with a production adapter"
+        ),
+        "start": Param(
+            "", type="string", description="ISO date: first report_final_at (empty: all)"
+        ),
+        "end": Param("", type="string", description="ISO date: end, exclusive (empty: all)"),
+        "run_dbt": Param(True, type="boolean", description="run dbt build at the end"),
+    },
+    tags=["rrief", "lifecycle"],
+    doc_md=__doc__,
+)
+def rrief_reextract() -> None:
+    @task
+    def plan() -> list[dict[str, Any]]:
+        return tasks.plan_reextract(get_current_context())
+
+    @task(retries=3, map_index_template="{{ batch_label }}", **LLM_ROUTING)
+    def reextract(descriptor: dict[str, Any]) -> dict[str, Any]:
+        return tasks.reextract(descriptor, get_current_context())
+
+    @task(trigger_rule="none_failed")
+    def summarize(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+        return tasks.summarize_reextract(summaries[:])
+
+    @task
+    def dbt_build() -> dict[str, Any]:
+        return pipeline_tasks.dbt_build(get_current_context())
+
+    summarize(reextract.expand(descriptor=plan())) >> dbt_build()
+
+
+rrief_reextract()
