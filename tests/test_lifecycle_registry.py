@@ -83,9 +83,11 @@ def test_at_most_one_production_adapter_per_schema(empty_warehouse: Engine) -> N
     register(empty_warehouse, record("cxr-b"))
     with empty_warehouse.begin() as conn:
         conn.execute(text("UPDATE ops.adapters SET status = 'production' WHERE served_name = 'cxr-a'"))  # fmt: skip
-    with pytest.raises(IntegrityError, match="ix_adapters_one_production"):
-        with empty_warehouse.begin() as conn:
-            conn.execute(text("UPDATE ops.adapters SET status = 'production'"))
+    with (
+        pytest.raises(IntegrityError, match="ix_adapters_one_production"),
+        empty_warehouse.begin() as conn,
+    ):
+        conn.execute(text("UPDATE ops.adapters SET status = 'production'"))
 
 
 def test_concurrent_promotions_leave_exactly_one_production(empty_warehouse: Engine) -> None:
@@ -130,7 +132,10 @@ def test_the_pipeline_uses_production_and_records_an_override(empty_warehouse: E
     assert openai.ref == "cxr-a"  # vLLM serves it under the directory's name
     register(empty_warehouse, record("cxr-b"))
     known = choose_adapter(empty_warehouse, "cxr", "openai", "cxr-b")
-    assert known is not None and (known.adapter_id, known.source) == ("cxr-b@" + "a" * 12, "override")
+    assert known is not None and (known.adapter_id, known.source) == (
+        "cxr-b@" + "a" * 12,
+        "override",
+    )
     other = choose_adapter(empty_warehouse, "cxr", "hf", "/elsewhere/cxr-x")
     assert other is not None and other.adapter_id == "/elsewhere/cxr-x"
 
