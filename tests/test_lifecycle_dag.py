@@ -302,3 +302,25 @@ def test_a_second_promotion_supersedes_a_running_reextraction(loop_env: dict[str
     assert {b.adapter_id for b in plan_reextraction(engine, "cxr", 8)} == {"cxr-next@0"}
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM ops.adapters WHERE status = 'production'")).scalar_one() == 1  # fmt: skip
+
+
+def test_the_gold_watch_starts_training_after_enough_new_labels(
+    loop_env: dict[str, Any], tiny_adapter: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from extractors.lifecycle import tasks
+    from extractors.lifecycle.registry import record_from_dir, register
+
+    n_train = sum(1 for r in loop_env["rows"] if split_of(r.report_key) == "train")
+    register(loop_env["engine"], record_from_dir(tiny_adapter, "test"))  # trained on 20
+    monkeypatch.setenv("RRIEF_TRAIN_MIN_NEW_LABELS", str(n_train - 20 + 1))
+    with pytest.raises(AirflowSkipException, match="new labels"):
+        tasks.watch_gold({})
+    monkeypatch.setenv("RRIEF_TRAIN_MIN_NEW_LABELS", str(n_train - 20))
+    events: defaultdict[Any, Any] = defaultdict(SimpleNamespace)
+    assert tasks.watch_gold({"outlet_events": events})["schema"] == "cxr"
+    assert events[tasks.GOLD].extra == {"schema": "cxr", "new_labels": n_train - 20}

@@ -91,11 +91,11 @@ def watch_gold(context: Context) -> dict[str, Any]:
     engine = make_engine(settings.warehouse_url)
     counts: dict[str, int] = {}
     try:
-        for name in sorted(schema_versions(engine)):
-            schema = get_schema(name, settings.schema_dirs())
+        for ref in sorted(schema_versions(engine)):  # schema ids of the tasks, e.g. cxr@1
+            schema = get_schema(ref, settings.schema_dirs())
             n_train = len(export_gold(engine, schema, "train").records)
-            trained = max((a.training_size for a in list_adapters(engine, name)), default=0)
-            counts[name] = n_train - trained
+            trained = [a.training_size for a in list_adapters(engine, schema.name)]
+            counts[schema.name] = n_train - max(trained, default=0)
     finally:
         engine.dispose()
     ready = [s for s, n in counts.items() if n >= settings.train_min_new_labels]
