@@ -166,7 +166,10 @@ class Settings(BaseSettings):
         description="rrief_train's gold snapshots (hashed, read-only) and evaluation files",
     )
     gate_micro_f1_margin: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="gate: how much lower a candidate's micro-F1 may be"
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="gate: how much lower a candidate's micro-F1 may be",
     )
     gate_label_f1_drop: float = Field(
         default=0.05, ge=0.0, le=1.0, description="gate: largest drop of any one label's F1"
