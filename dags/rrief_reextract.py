@@ -22,7 +22,7 @@ All logic lives in `extractors.lifecycle`; this file only wires it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
@@ -30,15 +30,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from extractors.lifecycle import tasks
 from extractors.pipeline import tasks as pipeline_tasks
 
-LLM_ROUTING: dict[str, Any] = {"queue": "gpu", "pool": "llm"}  # the GPU worker's queue and pool
-
-default_args: dict[str, Any] = {
-    "owner": "rrief",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=1),
-    "retry_exponential_backoff": 2.0,
-    "on_failure_callback": [pipeline_tasks.on_failure, pipeline_tasks.AlertNotifier()],
-}
+LLM_ROUTING = tasks.LLM_ROUTING
 
 
 @dag(
@@ -47,7 +39,7 @@ default_args: dict[str, Any] = {
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,  # a second promotion queues its run behind this one
-    default_args=default_args,
+    default_args=tasks.default_args(retries=2, retry_exponential_backoff=2.0),
     params={
         "schema": Param(
             "", type="string", description="empty: every schema with a production adapter"

@@ -25,22 +25,14 @@ All logic lives in `extractors.lifecycle`; this file only wires it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
 
 from extractors.lifecycle import tasks
-from extractors.pipeline import tasks as pipeline_tasks
 
-LLM_ROUTING: dict[str, Any] = {"queue": "gpu", "pool": "llm"}  # the GPU worker's queue and pool
-
-default_args: dict[str, Any] = {
-    "owner": "rrief",
-    "retries": 1,
-    "retry_delay": timedelta(minutes=2),
-    "on_failure_callback": [pipeline_tasks.on_failure, pipeline_tasks.AlertNotifier()],
-}
+LLM_ROUTING = tasks.LLM_ROUTING
 
 
 @dag(
@@ -49,7 +41,7 @@ default_args: dict[str, Any] = {
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
+    default_args=tasks.default_args(retries=1),
     tags=["rrief", "lifecycle"],
     doc_md="Updates the `rrief_gold` asset (starting rrief_train) when a schema has at least "
     "`RRIEF_TRAIN_MIN_NEW_LABELS` new final labels; skipped otherwise.",
@@ -68,7 +60,7 @@ def rrief_gold_watch() -> None:
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
+    default_args=tasks.default_args(retries=1),
     params={
         "schema": Param(
             "cxr", type="string", description="schema to train (asset runs: its event's)"

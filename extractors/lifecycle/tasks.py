@@ -33,6 +33,23 @@ GOLD = Asset(name="rrief_gold", uri="rrief://annotation/gold")
 # Updated by rrief_train's promote task (extra: schema, adapter_id); starts rrief_reextract.
 PROMOTED = Asset(name="rrief_adapter_promoted", uri="rrief://registry/promotions")
 LLM_BACKENDS = ("hf", "openai")
+LLM_ROUTING: dict[str, Any] = {"queue": "gpu", "pool": "llm"}  # the GPU worker's queue and pool
+
+
+def default_args(retries: int, **extra: Any) -> dict[str, Any]:
+    """The lifecycle DAGs' task defaults: retries, and every failure recorded in
+    ``ops.task_failures`` and sent by mail/webhook (as in rrief_daily)."""
+    from datetime import timedelta
+
+    from extractors.pipeline import tasks as pipeline_tasks
+
+    return {
+        "owner": "rrief",
+        "retries": retries,
+        "retry_delay": timedelta(minutes=1),
+        "on_failure_callback": [pipeline_tasks.on_failure, pipeline_tasks.AlertNotifier()],
+        **extra,
+    }
 
 
 class GateFailed(RuntimeError):
