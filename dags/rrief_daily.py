@@ -22,9 +22,16 @@ exactly once).
    quarantine failing ones, record metrics — one transaction per batch. `extract_llm` runs on
    the GPU worker's `gpu` queue in the `llm` pool.
 6. **summarize** — run totals into `ops.run_metrics`.
-7. **dbt_build** — staging → intermediate → marts and their tests; publishes the
-   `rrief_marts` asset for downstream DAGs. Trigger with `{"run_dbt": false}` to skip it.
-8. **check_health** — label prevalence against the trailing 4 weeks, invalid-output rate and
+7. **dbt_enabled** — trigger with `{"run_dbt": false}` to skip the dbt steps, with
+   `{"dbt_full_refresh": true}` to rebuild the incremental models from scratch.
+8. **dbt_source_freshness** — `dbt source freshness` over `raw`; a stale table is an
+   `ops.alerts` row (check `freshness`), an error fails the run before the models.
+9. **dbt** — an astronomer-cosmos task group rendered from the dbt manifest (`make
+   dbt-manifest`): one task per model building it and its tests (`RRIEF_DBT_EXECUTION_MODE=build`:
+   one `dbt build` task), profile from the `rrief_warehouse` Connection.
+10. **dbt_docs** — `dbt docs generate`, served read-only on the "RRIEF dbt docs" page; publishes
+   the `rrief_marts` asset for downstream DAGs.
+11. **check_health** — label prevalence against the trailing 4 weeks, invalid-output rate and
    volume; a finding writes `ops.alerts` rows and fails the task with the reason
    (docs/health.md).
 
@@ -41,6 +48,7 @@ from typing import Any
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from extractors.pipeline import tasks
+from extractors.pipeline.cosmos import dbt_task_group
 
 MARTS = Asset(name="rrief_marts", uri="rrief://warehouse/marts")
 LLM_ROUTING: dict[str, Any] = {"queue": "gpu", "pool": "llm"}  # the GPU worker's queue and pool
@@ -63,7 +71,12 @@ default_args: dict[str, Any] = {
     catchup=False,
     max_active_runs=1,
     default_args=default_args,
-    params={"run_dbt": Param(True, type="boolean", description="run dbt build at the end")},
+    params={
+        "run_dbt": Param(True, type="boolean", description="run the dbt steps at the end"),
+        "dbt_full_refresh": Param(
+            False, type="boolean", description="rebuild the incremental dbt models from scratch"
+        ),
+    },
     tags=["rrief"],
     doc_md=__doc__,
 )
@@ -100,9 +113,17 @@ def rrief_daily() -> None:
     def summarize(rules: list[dict[str, Any]], llm: list[dict[str, Any]]) -> dict[str, int]:
         return tasks.summarize([*rules[:], *llm[:]], get_current_context())  # one read each
 
+    @task.short_circuit
+    def dbt_enabled() -> bool:
+        return tasks.dbt_enabled(get_current_context())
+
+    @task(retries=0)  # stale sources are a finding; retrying only repeats it
+    def dbt_source_freshness() -> dict[str, Any]:
+        return tasks.source_freshness(get_current_context())
+
     @task(outlets=[MARTS])
-    def dbt_build() -> dict[str, Any]:
-        return tasks.dbt_build(get_current_context())
+    def dbt_docs() -> dict[str, Any]:
+        return tasks.dbt_docs(get_current_context())
 
     @task(retries=0)  # a failed check is a finding; retrying only repeats it
     def check_health() -> dict[str, Any]:
@@ -113,7 +134,10 @@ def rrief_daily() -> None:
     rules, llm = plan(), plan_llm()
     check_warehouse() >> fetch() >> [rules, llm, reconcile()]
     totals = summarize(extract.expand(descriptor=rules), extract_llm.expand(descriptor=llm))
-    totals >> [dbt_build(), check_health()]
+    # a failed model or test is retried once (a lost connection), not the DAG's twice
+    models = dbt_task_group(tasks.dbt_layout(), group_id="dbt", default_args={"retries": 1})
+    totals >> dbt_enabled() >> dbt_source_freshness() >> models >> dbt_docs()
+    totals >> check_health()
 
 
 rrief_daily()

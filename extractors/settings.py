@@ -12,7 +12,50 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MAX_REPORT_CHARS = 2_000_000
 
 
-class Settings(BaseSettings):
+class DbtSettings(BaseSettings):
+    """Where dbt and its project are installed and how ``rrief_daily`` runs it: the only
+    settings read when the DAG file is parsed (cosmos renders the dbt task group from the
+    manifest), so they hold paths and a mode, never a URL or a secret."""
+
+    model_config = SettingsConfigDict(env_prefix="RRIEF_", extra="ignore")
+
+    dbt_project_dir: str = Field(default="dbt", description="path of the dbt project")
+    dbt_bin: str = Field(default=".venv-dbt/bin/dbt", description="dbt executable (own venv)")
+    dbt_target_path: str = Field(
+        default="", description="dbt target dir (default dbt/target); one per concurrent run"
+    )
+    dbt_manifest: str = Field(
+        default="",
+        description="manifest.json the DAG's dbt task group is rendered from (make dbt-manifest); "
+        "empty = <dbt project>/target/manifest.json",
+    )
+    dbt_execution_mode: Literal["per_model", "build"] = Field(
+        default="per_model",
+        description="per_model: one Airflow task per dbt model (dbt build of the model and its "
+        "tests); build: one task running dbt build over the project",
+    )
+    dbt_docs_dir: str = Field(
+        default="",
+        description="where the pipeline writes the dbt docs site the Airflow plugin serves; "
+        "empty = <dbt target>/docs",
+    )
+    dbt_lookback_days: int = Field(
+        default=3,
+        ge=0,
+        description="incremental dbt models re-read the reports and extractions changed in the "
+        "last N days before their newest row (late re-extractions, reclassifications)",
+    )
+
+    def target_dir(self) -> Path:
+        """dbt's target directory (``RRIEF_DBT_TARGET_PATH``, else ``<project>/target``)."""
+        return Path(self.dbt_target_path or Path(self.dbt_project_dir) / "target")
+
+    def docs_dir(self) -> Path:
+        """Where ``dbt docs generate`` writes and the health app serves the docs site."""
+        return Path(self.dbt_docs_dir) if self.dbt_docs_dir else self.target_dir() / "docs"
+
+
+class Settings(DbtSettings):
     """RRIEF configuration. Every field maps to ``RRIEF_<FIELD>`` (e.g. ``RRIEF_SCHEMA_PATH``)."""
 
     model_config = SettingsConfigDict(env_prefix="RRIEF_", extra="ignore")
@@ -49,12 +92,6 @@ class Settings(BaseSettings):
         default="", repr=False, description="bearer token for the LLM server (vLLM --api-key)"
     )
     batch_size: int = Field(default=200, ge=1, description="reports per extraction task")
-    dbt_project_dir: str = Field(default="dbt", description="path of the dbt project")
-    dbt_bin: str = Field(default=".venv-dbt/bin/dbt", description="dbt executable (own venv)")
-
-    dbt_target_path: str = Field(
-        default="", description="dbt target dir (default dbt/target); one per concurrent run"
-    )
     researcher_role: str = Field(
         default="researcher", description="database role granted SELECT on the marts"
     )
@@ -203,3 +240,9 @@ def get_settings() -> Settings:
     the demo that changes the environment is seen by the next edge without clearing anything.
     """
     return Settings()
+
+
+def get_dbt_settings() -> DbtSettings:
+    """Only the dbt installation settings (:class:`DbtSettings`): what the DAG file may read
+    when it is parsed, without validating (or depending on) any other setting."""
+    return DbtSettings()

@@ -109,12 +109,24 @@ def migrated_warehouse() -> Iterator[str]:
 
 
 def truncate_warehouse(engine: Engine) -> None:
-    """Empty every warehouse table (raw and ops) and restart their id sequences."""
-    from extractors.warehouse.models import WAREHOUSE_TABLES
+    """Empty every warehouse table (raw and ops), restart their id sequences and drop what dbt
+    built (the incremental models would otherwise keep rows of reports no longer in raw; the
+    pipeline itself never deletes a report)."""
+    from extractors.warehouse.models import DBT_SCHEMAS, WAREHOUSE_TABLES
 
     names = ", ".join(f"{t.schema}.{t.name}" for t in WAREHOUSE_TABLES)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        built = conn.execute(
+            text(
+                "SELECT table_schema, table_name, table_type FROM information_schema.tables "
+                "WHERE table_schema = ANY(:schemas)"
+            ),
+            {"schemas": list(DBT_SCHEMAS)},
+        ).all()
+        for schema, name, kind in built:
+            what = "VIEW" if kind == "VIEW" else "TABLE"
+            conn.execute(text(f'DROP {what} IF EXISTS "{schema}"."{name}" CASCADE'))
 
 
 def text_columns(engine: Engine) -> list[tuple[str, str, str]]:

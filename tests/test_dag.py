@@ -64,7 +64,8 @@ def test_dag_is_declared_as_the_contract_says(dag: Any) -> None:
     assert interval.end - interval.start == timedelta(days=1)  # a real day, not zero-length
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.doc_md and "rrief_daily" in dag.doc_md
-    assert set(dag.task_ids) == {
+    dbt_tasks = {t for t in dag.task_ids if t.startswith("dbt.")}
+    assert set(dag.task_ids) - dbt_tasks == {
         "check_warehouse",
         "fetch",
         "reconcile",
@@ -73,9 +74,20 @@ def test_dag_is_declared_as_the_contract_says(dag: Any) -> None:
         "extract",
         "extract_llm",
         "summarize",
-        "dbt_build",
+        "dbt_enabled",
+        "dbt_source_freshness",
+        "dbt_docs",
         "check_health",
     }
+    # cosmos: one task per model (its build and tests), dbt from its own venv, the profile from
+    # the rrief_warehouse Connection; a test over two models runs after both
+    assert {"dbt.cxr_findings_model_build", "dbt.cohort_pleural_effusion_model_build"} <= dbt_tasks
+    mart = dag.get_task("dbt.cxr_findings_model_build")
+    assert type(mart).__name__ == "DbtBuildLocalOperator"
+    assert str(mart.dbt_executable_path).endswith(".venv-dbt/bin/dbt")
+    assert mart.profile_config.profile_mapping.conn_id == "rrief_warehouse"
+    assert "dbt.int_extractions__latest_valid_model_build" in mart.upstream_task_ids
+    assert mart.retries == 1
     for name in ("extract", "extract_llm"):
         extract = dag.get_task(name)
         assert extract.retries == 3 and extract.retry_exponential_backoff == 2.0
@@ -86,13 +98,19 @@ def test_dag_is_declared_as_the_contract_says(dag: Any) -> None:
     llm, rules = dag.get_task("extract_llm"), dag.get_task("extract")
     assert (llm.queue, llm.pool) == ("gpu", "llm")
     assert rules.queue != "gpu" and rules.pool != "llm"
-    assert [a.uri for a in dag.get_task("dbt_build").outlets] == ["rrief://warehouse/marts"]
+    assert [a.uri for a in dag.get_task("dbt_docs").outlets] == ["rrief://warehouse/marts"]
     # order by >>, not by unused arguments
     assert dag.get_task("check_warehouse").downstream_task_ids == {"fetch"}
     assert dag.get_task("fetch").downstream_task_ids == {"plan", "plan_llm", "reconcile"}
     assert dag.get_task("plan").downstream_task_ids == {"extract"}
     assert dag.get_task("plan_llm").downstream_task_ids == {"extract_llm"}
-    assert dag.get_task("summarize").downstream_task_ids == {"dbt_build", "check_health"}
+    assert dag.get_task("summarize").downstream_task_ids == {"dbt_enabled", "check_health"}
+    # totals >> dbt_enabled >> dbt_source_freshness >> the models >> dbt_docs
+    assert dag.get_task("dbt_enabled").downstream_task_ids == {"dbt_source_freshness"}
+    roots = dag.get_task("dbt_source_freshness").downstream_task_ids
+    assert roots and roots <= dbt_tasks
+    leaves = {t for t in dbt_tasks if not dag.get_task(t).downstream_task_ids - {"dbt_docs"}}
+    assert dag.get_task("dbt_docs").upstream_task_ids == leaves
     assert dag.get_task("summarize").trigger_rule == "none_failed"
 
 
@@ -254,6 +272,18 @@ def test_dag_runs_end_to_end_idempotently(
     assert n_reports == len(demo_reports)
     assert totals[0] == n_reports == totals[1] + totals[2] + totals[3]
     assert failures == 0
+    # the last run built every model through the cosmos task group, checked source freshness
+    # (fresh: no alert) and wrote the docs site the plugin serves
+    last = {ti.task_id: str(ti.state) for ti in runs[-1].get_task_instances()}
+    dbt_states = {t: st for t, st in last.items() if t.startswith("dbt")}
+    assert "dbt.cxr_findings_model_build" in dbt_states
+    assert set(dbt_states.values()) == {"success"}, dbt_states
+    with warehouse_engine.connect() as conn:
+        stale = conn.execute(
+            text("SELECT count(*) FROM ops.alerts WHERE check_name = 'freshness'")
+        ).scalar_one()
+    assert stale == 0
+    assert (Path(os.environ["RRIEF_DBT_DOCS_DIR"]) / "static_index.html").stat().st_size > 0
     # the cohort holds the patients whose generated report affirmed an effusion
     patients = {
         r.patient_id
@@ -345,10 +375,14 @@ def test_dag_quarantines_forced_validation_failures(
     assert "prevalence sanity limit" in reasons
     # Every task did its job; the health check then fails the run on purpose, because a day
     # with this many quarantined rows is exactly what data engineers must hear about. The rules
-    # backend planned nothing for the GPU route, so extract_llm mapped over no batch.
+    # backend planned nothing for the GPU route, so extract_llm mapped over no batch; run_dbt
+    # false: dbt_enabled short-circuits and every dbt task after it is skipped.
+    dbt_after = {t for t in states if t.startswith("dbt") and t != "dbt_enabled"}
+    assert "dbt.cxr_findings_model_build" in dbt_after and states["dbt_enabled"] == "success"
     assert {t: st for t, st in states.items() if st != "success"} == {
         "check_health": "failed",
         "extract_llm": "skipped",
+        **dict.fromkeys(dbt_after, "skipped"),
     }
     with warehouse_engine.connect() as conn:
         checks = conn.execute(

@@ -179,8 +179,12 @@ def settings_classes() -> dict[str, dict[str, ast.expr]]:
                     ):
                         fields[stmt.target.id] = stmt.annotation
                 if prefix and prefix.startswith("RRIEF_"):
-                    assert prefix not in found, f"two settings classes use prefix {prefix}"
-                    found[prefix] = fields
+                    # a prefix may span a class and its base (Settings extends DbtSettings), but
+                    # each setting is declared once
+                    known = found.setdefault(prefix, {})
+                    twice = sorted(set(known) & set(fields))
+                    assert not twice, f"settings declared twice under {prefix}: {twice}"
+                    known.update(fields)
     return found
 
 

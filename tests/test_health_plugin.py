@@ -146,15 +146,16 @@ def test_airflow_plugin_registration_and_auth() -> None:
     (app,) = plugin.fastapi_apps
     assert app["url_prefix"] == "/rrief-health"
     assert not any(app["url_prefix"].startswith(p) for p in RESERVED_URL_PREFIXES)
-    (view,) = plugin.external_views
-    parsed = ExternalViewResponse.model_validate(view)  # Airflow's own schema of the UI view
-    assert parsed.name == "RRIEF health" and parsed.destination == "nav"
-    assert parsed.url_route == "rrief-health" and not parsed.href.startswith("/")
+    health, docs = (ExternalViewResponse.model_validate(v) for v in plugin.external_views)
+    assert health.name == "RRIEF health" and health.destination == "nav"
+    assert health.url_route == "rrief-health" and not health.href.startswith("/")
+    assert docs.name == "RRIEF dbt docs" and docs.href == "rrief-health/dbt-docs/"
     # mounted in Airflow, every route needs a logged-in user
     with TestClient(app["app"]) as c:
         r = c.get("/")
         assert r.status_code == 401 and r.json()["detail"] == "Not authenticated"
         assert c.get("/api/dashboard").status_code == 401
+        assert c.get("/dbt-docs/").status_code == 401
 
 
 # --- a real browser ---------------------------------------------------------------------------
@@ -291,3 +292,20 @@ def test_page_in_headless_chromium(served: str, tmp_path: Path) -> None:
     for heading in HEADINGS:
         assert re.search(rf"<h[12]>{re.escape(heading)}</h[12]>", dom.stdout), heading
     assert dom.stdout.count("<svg") == 4 + 14
+
+
+def test_dbt_docs_served_read_only_with_nothing_fetched(
+    month: tuple[Engine, list], tmp_path: Path
+) -> None:
+    """The docs site the pipeline's dbt_docs task writes, served as is; a CSP forbids any
+    request leaving the browser; 404 with what to do before the first run."""
+    engine, _ = month
+    with TestClient(create_app(lambda: engine, dbt_docs_dir=str(tmp_path))) as c:
+        missing = c.get("/dbt-docs/")
+        assert missing.status_code == 404 and "dbt_docs" in missing.json()["detail"]
+        (tmp_path / "static_index.html").write_text("<html><body>dbt docs</body></html>")
+        r = c.get("/dbt-docs/")
+        assert r.status_code == 200 and "dbt docs" in r.text
+        assert "default-src 'none'" in r.headers["content-security-policy"]
+        assert "connect-src" not in r.headers["content-security-policy"]  # none, by default-src
+        assert c.post("/dbt-docs/").status_code == 405  # read-only

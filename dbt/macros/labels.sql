@@ -1,15 +1,16 @@
 {#- Helpers that turn the JSONB labels of an extraction into typed columns. The column lists
-    come from the var rrief_label_columns, generated from the schema files. -#}
+    come from rrief_label_columns() / rrief_list_columns(), generated from the schema files
+    into macros/generated/label_columns.sql. -#}
 
 {% macro label_columns(schema_name, labels='labels') -%}
-    {%- for c in var('rrief_label_columns')[schema_name] %}
+    {%- for c in rrief_label_columns()[schema_name] %}
     {{ labels }} #>> '{{ '{' ~ (c.path | map('tojson') | join(',')) ~ '}' }}' as {{ c.column }}
     {%- if not loop.last %},{% endif %}
     {%- endfor %}
 {%- endmacro %}
 
 {% macro list_columns(schema_name, labels='labels') -%}
-    {%- for field, values in var('rrief_list_columns')[schema_name].items() %}
+    {%- for field, values in rrief_list_columns()[schema_name].items() %}
     coalesce(
         (select string_agg(v, ',' order by array_position(array[{% for v in values %}'{{ v }}'{% if not loop.last %}, {% endif %}{% endfor %}]::text[], v))
          from jsonb_array_elements_text({{ labels }} -> '{{ field }}') as v),

@@ -30,6 +30,7 @@ def airflow_env(home: Path, dags_folder: Path = DAGS_FOLDER) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",  # no network at run time
     }
 
 

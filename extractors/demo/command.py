@@ -55,6 +55,7 @@ def demo(workdir: Path, days: int, per_day: int, dbt_every_run: bool) -> None:
         days=days,
         per_day=per_day,
         dbt_on_last_only=not dbt_every_run,
+        researcher_role=settings.researcher_role,
         echo=click.echo,
     )
 
@@ -63,14 +64,16 @@ def demo(workdir: Path, days: int, per_day: int, dbt_every_run: bool) -> None:
         f"\nreports in: {t['n_in']}  loaded: {t['n_loaded']}  quarantined: {t['n_quarantined']}"
         f"  errored: {t['n_errored']}"
     )
-    click.echo("\nWhat a researcher sees (role `researcher`, schema `marts` only):")
+    click.echo(
+        f"\nWhat a researcher sees (role `{settings.researcher_role}`, schema `marts` only):"
+    )
     for name, size in result.mart_sizes.items():
         click.echo(f"  marts.{name:<26} {size:>5} studies")
     for name, size in result.cohort_sizes.items():
         click.echo(f"  marts.{name:<26} {size:>5} patients")
     engine = make_engine(url)
     try:
-        rows = sample_query(engine)
+        rows = sample_query(engine, settings.researcher_role)
     finally:
         engine.dispose()
     click.echo("\nSample query:\n" + SAMPLE_QUERY)

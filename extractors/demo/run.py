@@ -46,16 +46,25 @@ def demo_environment(
 ) -> dict[str, str]:
     """The ``RRIEF_*`` variables the DAG tasks read in the demo: what a worker's environment
     holds in a deployment (the tasks run in this process under ``dag.test()``)."""
+    from extractors.pipeline.connections import connection_json
+
+    ris = workdir / "ris.sqlite"
     return {
+        # the Airflow Connections the tasks and dbt (through cosmos) use
+        "AIRFLOW_CONN_RRIEF_WAREHOUSE": connection_json(warehouse_url),
+        "AIRFLOW_CONN_RRIEF_RIS": connection_json(ris_url(ris)),
         "RRIEF_WAREHOUSE_URL": warehouse_url,
         "RRIEF_PSEUDONYM_KEY": key,
         "RRIEF_BACKEND": backend,
         "RRIEF_DBT_TARGET_PATH": str((workdir / "dbt-target").resolve()),
         "RRIEF_RIS_KIND": "sql",
-        "RRIEF_RIS_URL": ris_url(workdir / "ris.sqlite"),
+        "RRIEF_RIS_URL": ris_url(ris),
         "RRIEF_RIS_TABLE": RIS_TABLE,
         "RRIEF_RIS_SOURCE": "demo-ris",
         "RRIEF_GX_DIR": str((workdir / "gx").resolve()),
+        "RRIEF_DBT_DOCS_DIR": str((workdir / "dbt-docs").resolve()),
+        # one `dbt build` task: the demo's 5-day run took 182 s per model, 91 s so (README)
+        "RRIEF_DBT_EXECUTION_MODE": "build",
     }
 
 
@@ -64,7 +73,11 @@ def run_days(dag: Any, dates: list[datetime], *, dbt_on_last_only: bool) -> list
     runs = []
     for i, logical in enumerate(dates):
         run_dbt = not dbt_on_last_only or i == len(dates) - 1
-        dr = dag.test(logical_date=logical, run_conf={"run_dbt": run_dbt})
+        # the demo's first dbt run rebuilds its incremental models (a warehouse of an older
+        # demo may hold them as full tables); later runs are incremental, as in production
+        first_dbt = run_dbt and not any(r["dbt"] for r in runs)
+        conf = {"run_dbt": run_dbt, "dbt_full_refresh": first_dbt}
+        dr = dag.test(logical_date=logical, run_conf=conf)
         state = str(dr.state)
         if state != "success":
             failed = [ti.task_id for ti in dr.get_task_instances() if str(ti.state) != "success"]
@@ -81,12 +94,17 @@ def run_days(dag: Any, dates: list[datetime], *, dbt_on_last_only: bool) -> list
     return runs
 
 
-def researcher_view(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
-    """Cohort and mart sizes, read as the ``researcher`` role (marts only)."""
+def _set_role(conn: Any, role: str) -> None:
+    quoted = conn.dialect.identifier_preparer.quote_identifier(role)
+    conn.execute(text(f"SET ROLE {quoted}"))
+
+
+def researcher_view(engine: Engine, role: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Cohort and mart sizes, read as the researcher role (marts only)."""
     cohorts: dict[str, int] = {}
     marts: dict[str, int] = {}
     with engine.connect() as conn:
-        conn.execute(text("SET ROLE researcher"))
+        _set_role(conn, role)
         for name in COHORTS:
             cohorts[name] = conn.execute(text(f"SELECT count(*) FROM marts.{name}")).scalar_one()
         for name in ("cxr_findings", "mammo_exams", "ccta_exams"):
@@ -118,6 +136,7 @@ def run_demo(
     days: int = 5,
     per_day: int = 80,
     dbt_on_last_only: bool = True,
+    researcher_role: str = "researcher",
     echo: Callable[[str], None] = print,
 ) -> DemoResult:
     """Seed, run every day, build dbt; ``warehouse_url`` must be reachable (not started here)."""
@@ -134,7 +153,7 @@ def run_demo(
     engine = make_engine(warehouse_url)
     try:  # what `rrief warehouse upgrade` does once per deployment: the DAG never migrates
         revision = upgrade(engine)
-        ensure_roles(engine)
+        ensure_roles(engine, researcher_role=researcher_role)
     finally:
         engine.dispose()
     echo(f"warehouse at revision {revision}; roles and grants applied")
@@ -149,7 +168,7 @@ def run_demo(
 
     engine = make_engine(warehouse_url)
     try:
-        cohorts, marts = researcher_view(engine)
+        cohorts, marts = researcher_view(engine, researcher_role)
         totals = run_totals(engine, [r["run_id"] for r in runs])
     finally:
         engine.dispose()
@@ -164,10 +183,10 @@ JOIN marts.cxr_findings f ON f.report_key = c.index_report_key
 GROUP BY 1 ORDER BY 1"""
 
 
-def sample_query(engine: Engine) -> list[tuple[Any, ...]]:
+def sample_query(engine: Engine, role: str) -> list[tuple[Any, ...]]:
     """The sample researcher query of the demo, run as the researcher role."""
     with engine.connect() as conn:
-        conn.execute(text("SET ROLE researcher"))
+        _set_role(conn, role)
         rows = [tuple(r) for r in conn.execute(text(SAMPLE_QUERY)).all()]
         conn.execute(text("RESET ROLE"))
     return rows

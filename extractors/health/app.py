@@ -1,6 +1,8 @@
 """The RRIEF health web app (FastAPI): the HTML page at ``/``, its data at ``/api/dashboard``
 and ``/api/alerts``, and the GX Data Docs page of each kept validation result at
-``/data-docs/<result>`` (rendered from ``RRIEF_GX_DIR`` on request). The Airflow plugin mounts
+``/data-docs/<result>`` (rendered from ``RRIEF_GX_DIR`` on request), and the dbt docs site
+(models, columns and what they mean, lineage) at ``/dbt-docs/``, read-only from the directory
+``rrief_daily``'s ``dbt_docs`` task writes (``RRIEF_DBT_DOCS_DIR``). The Airflow plugin mounts
 it in the API server; it runs standalone too
 (``uvicorn --factory extractors.health.app:create_app``).
 
@@ -13,11 +15,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.params import Depends
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy import Engine, create_engine
 
 from extractors.health.dashboard import Dashboard, build_dashboard, last_window_start
@@ -27,6 +30,12 @@ from extractors.health.thresholds import HealthThresholds
 
 EngineFactory = Callable[[], Engine]
 DATA_DOCS_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+# dbt's one-file docs site: its own inline scripts and styles, nothing fetched from anywhere
+DBT_DOCS_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+    "img-src data:; font-src data:"
+)
+DBT_DOCS_PAGE = "static_index.html"
 Days = Annotated[int, Query(ge=1, le=366, description="how many days to show")]
 
 
@@ -65,12 +74,13 @@ def create_app(
     default_days: int = 30,
     thresholds: HealthThresholds | None = None,
     gx_dir: str | None = None,
+    dbt_docs_dir: str | None = None,
 ) -> FastAPI:
     """The app; ``dependencies`` guard every route (the plugin passes Airflow's
     authentication). ``engine_factory`` and ``thresholds`` default to the settings
     (:func:`configured_engine` on ``RRIEF_WAREHOUSE_URL``, the ``RRIEF_DRIFT_*``/``ALERT_*``
-    values), read here once; so does ``gx_dir`` (``RRIEF_GX_DIR``, the kept validation
-    results)."""
+    values), read here once; so do ``gx_dir`` (``RRIEF_GX_DIR``, the kept validation
+    results) and ``dbt_docs_dir`` (``RRIEF_DBT_DOCS_DIR``)."""
     from extractors.settings import get_settings
 
     settings = get_settings()
@@ -78,6 +88,7 @@ def create_app(
     engine = _LazyEngine(engine_factory or (lambda: configured_engine(url)))
     th = thresholds or HealthThresholds.from_settings(settings)
     results_dir = settings.gx_dir if gx_dir is None else gx_dir
+    docs_dir = Path(dbt_docs_dir) if dbt_docs_dir is not None else settings.docs_dir()
     app = FastAPI(
         title="RRIEF health",
         description="Pipeline volumes, invalid outputs, latency and label drift of RRIEF.",
@@ -123,6 +134,23 @@ def create_app(
         # no request leaves the browser); the content is server-rendered and reads without it.
         return HTMLResponse(
             render_result_page(result), headers={"Content-Security-Policy": DATA_DOCS_CSP}
+        )
+
+    @app.get(
+        "/dbt-docs/",
+        response_class=HTMLResponse,
+        summary="The dbt docs site of the warehouse (read-only)",
+    )
+    def dbt_docs() -> Response:
+        page = docs_dir / DBT_DOCS_PAGE
+        if not page.is_file():
+            raise HTTPException(
+                status_code=404,
+                detail="no dbt docs yet: rrief_daily's dbt_docs task writes them "
+                "(RRIEF_DBT_DOCS_DIR)",
+            )
+        return FileResponse(
+            page, media_type="text/html", headers={"Content-Security-Policy": DBT_DOCS_CSP}
         )
 
     @app.get("/healthz", summary="Liveness (no database access)")

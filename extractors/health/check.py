@@ -156,9 +156,10 @@ def check_from_context(context: Mapping[str, Any], engine: Engine | None = None)
     settings = get_settings()
     owned = engine is None
     if engine is None:
+        from extractors.pipeline.tasks import warehouse_url
         from extractors.warehouse.db import make_engine
 
-        engine = make_engine(settings.warehouse_url)
+        engine = make_engine(warehouse_url(settings))
     try:
         report = run_health_check(
             engine,

@@ -18,12 +18,14 @@ from airflow.sdk import BaseNotifier
 
 from extractors.pipeline.batches import BatchDescriptor, plan_batches
 from extractors.pipeline.config import connector_from_settings, validation_policy
+from extractors.pipeline.connections import RIS_CONN_ID, WAREHOUSE_CONN_ID, sqlalchemy_url
 from extractors.pipeline.context import RunContext
-from extractors.pipeline.dbt import run_dbt
+from extractors.pipeline.cosmos import DbtLayout
+from extractors.pipeline.dbt import DbtError, run_dbt
 from extractors.pipeline.extract import BatchSummary, extract_batch
 from extractors.pipeline.fetch import fetch_window
 from extractors.privacy import choose_key
-from extractors.settings import Settings, get_settings
+from extractors.settings import Settings, get_dbt_settings, get_settings
 from extractors.warehouse.db import make_engine, resolve_url
 from extractors.warehouse.load import upsert_run_metrics
 from extractors.warehouse.rows import RunMetricsRow
@@ -58,6 +60,31 @@ def _airflow_variable_key() -> str | None:
         return None
 
 
+def _connection_url(conn_id: str) -> str | None:
+    """The SQLAlchemy URL of the Airflow Connection ``conn_id``, None when it is not defined."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return sqlalchemy_url(BaseHook.get_connection(conn_id))
+    except AirflowNotFoundException:
+        return None
+
+
+def warehouse_url(settings: Settings) -> str:
+    """The warehouse: the ``rrief_warehouse`` Connection (the one dbt uses), else
+    ``RRIEF_WAREHOUSE_URL`` (empty: the embedded server)."""
+    return _connection_url(WAREHOUSE_CONN_ID) or settings.warehouse_url
+
+
+def _ris_settings(settings: Settings) -> Settings:
+    """The settings with ``ris_url`` from the ``rrief_ris`` Connection when it is defined."""
+    if settings.ris_kind != "sql":
+        return settings
+    url = _connection_url(RIS_CONN_ID)
+    return settings.model_copy(update={"ris_url": url}) if url else settings
+
+
 def check_warehouse(context: Context) -> str:
     """The warehouse's Alembic revision, or a clear failure when it is behind this code.
 
@@ -66,7 +93,7 @@ def check_warehouse(context: Context) -> str:
     """
     from extractors.warehouse.migrate import require_head
 
-    engine = make_engine(get_settings().warehouse_url)
+    engine = make_engine(warehouse_url(get_settings()))
     try:
         return require_head(engine)
     finally:
@@ -83,8 +110,8 @@ def fetch(context: Context) -> dict[str, Any]:
     start, end = _interval(context)
     settings = get_settings()
     key = choose_key(settings.pseudonym_key, _airflow_variable_key)
-    connector = connector_from_settings(settings)
-    engine = make_engine(settings.warehouse_url)
+    connector = connector_from_settings(_ris_settings(settings))
+    engine = make_engine(warehouse_url(settings))
     try:
         summary = fetch_window(
             connector,
@@ -108,9 +135,9 @@ def reconcile(context: Context) -> dict[str, Any]:
 
     start, _ = _interval(context)
     settings = get_settings()
-    connector = connector_from_settings(settings)
+    connector = connector_from_settings(_ris_settings(settings))
     run = RunContext.from_airflow(context)
-    engine = make_engine(settings.warehouse_url)
+    engine = make_engine(warehouse_url(settings))
     try:
         counts = reconcile_counts(connector, engine, start, settings.reconcile_days)
         store_reconciliation(engine, counts, run_id=run.run_id, dag_id=run.dag_id)
@@ -128,7 +155,7 @@ def plan(context: Context, *, llm: bool) -> list[dict[str, Any]]:
     if (settings.backend in LLM_BACKENDS) != llm:
         return []
     start, end = _interval(context)
-    engine = make_engine(settings.warehouse_url)
+    engine = make_engine(warehouse_url(settings))
     try:
         batches = plan_batches(
             engine,
@@ -149,7 +176,7 @@ def extract(descriptor: Mapping[str, Any], context: Context) -> dict[str, Any]:
     if isinstance(context, MutableMapping):
         context["batch_label"] = batch.label  # rendered by the task's map_index_template
     settings = get_settings()
-    engine = make_engine(settings.warehouse_url)
+    engine = make_engine(warehouse_url(settings))
     try:
         summary = extract_batch(
             batch,
@@ -176,7 +203,7 @@ def summarize(summaries: Sequence[Mapping[str, Any]], context: Context) -> dict[
     }
     run = RunContext.from_airflow(context)
     settings = get_settings()
-    engine = make_engine(settings.warehouse_url)
+    engine = make_engine(warehouse_url(settings))
     try:
         upsert_run_metrics(
             engine,
@@ -208,22 +235,83 @@ def summarize(summaries: Sequence[Mapping[str, Any]], context: Context) -> dict[
     return totals
 
 
-def dbt_build(context: Context) -> dict[str, Any]:
-    """``dbt build`` (models and their tests) unless the run's params switch it off."""
+def dbt_layout() -> DbtLayout:
+    """Where dbt, its project and manifest are (``RRIEF_DBT_*``): read when the DAG file is
+    parsed, because cosmos renders the dbt task group from them; paths and a mode only."""
+    s = get_dbt_settings()
+    return DbtLayout.resolve(
+        s.dbt_project_dir, s.dbt_bin, s.dbt_manifest, s.dbt_execution_mode, s.dbt_lookback_days
+    )
+
+
+def dbt_enabled(context: Context) -> bool:
+    """False when the run's params switch dbt off (the dbt tasks are then skipped)."""
     params = context.get("params") or {}
-    if not params.get("run_dbt", True):
-        log.info("dbt build skipped (params.run_dbt is false)")
-        return {"skipped": True}
+    enabled = bool(params.get("run_dbt", True))
+    if not enabled:
+        log.info("dbt skipped (params.run_dbt is false)")
+    return enabled
+
+
+def _dbt_target(settings: Settings, name: str) -> Path:
+    """The target directory of one dbt step (kept between runs for dbt's partial parsing;
+    ``max_active_runs=1`` keeps two runs from sharing it)."""
+    return settings.target_dir() / name
+
+
+def source_freshness(context: Context) -> dict[str, Any]:
+    """``dbt source freshness`` over ``raw``: every stale table is an ``ops.alerts`` row
+    (check ``freshness``, the run's window replaced); an ``error`` fails the task."""
+    from extractors.health.alerts import PipelineHealthError
+    from extractors.health.freshness import read_sources_json, store_freshness
+
+    start, end = _interval(context)
     settings = get_settings()
-    result = run_dbt(("build",), url=resolve_url(settings.warehouse_url), settings=settings)
-    return {"skipped": False, "returncode": result.returncode}
+    url = resolve_url(warehouse_url(settings))
+    target = _dbt_target(settings, "freshness")
+    result = run_dbt(
+        ("source", "freshness"), url=url, settings=settings, target_path=target, check=False
+    )
+    sources = target / "sources.json"
+    if not sources.exists():
+        raise DbtError(
+            f"dbt source freshness wrote no results (exit {result.returncode}):\n"
+            f"{result.output_tail}"
+        )
+    results = read_sources_json(sources)
+    run = RunContext.from_airflow(context)
+    engine = make_engine(url)
+    try:
+        alerts = store_freshness(engine, results, start, end, run_id=run.run_id, dag_id=run.dag_id)
+    finally:
+        engine.dispose()
+    for a in alerts:
+        log.warning("freshness: %s", a.message)
+    failed = [a for a in alerts if a.details.get("status") != "warn"]
+    if failed:
+        raise PipelineHealthError(failed)
+    return {"sources": len(results), "stale": len(alerts)}
+
+
+def dbt_docs(context: Context) -> dict[str, Any]:
+    """``dbt docs generate --static``: one self-contained page of the models, their columns'
+    meanings and the catalog, which the Airflow plugin serves read-only."""
+    settings = get_settings()
+    target = settings.docs_dir()
+    run_dbt(
+        ("docs", "generate", "--static"),
+        url=resolve_url(warehouse_url(settings)),
+        settings=settings,
+        target_path=target,
+    )
+    return {"docs": str(target / "static_index.html")}
 
 
 def on_failure(context: Context) -> None:
     """Failure callback of every task: one ``ops.task_failures`` row per failed attempt."""
     from extractors.pipeline.failures import record_failure
 
-    record_failure(context, get_settings().warehouse_url)
+    record_failure(context, warehouse_url(get_settings()))
 
 
 class AlertNotifier(BaseNotifier):

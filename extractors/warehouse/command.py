@@ -15,7 +15,7 @@ def warehouse() -> None:
 def upgrade_command(url: str | None) -> None:
     """Run the Alembic migrations to head, then create the roles and grants (idempotent).
 
-    The researcher role ends up with SELECT on the marts schema only.
+    The researcher role (RRIEF_RESEARCHER_ROLE) ends up with SELECT on the marts schema only.
     """
     from sqlalchemy.exc import OperationalError
 
@@ -24,11 +24,12 @@ def upgrade_command(url: str | None) -> None:
     from extractors.warehouse.migrate import upgrade
     from extractors.warehouse.roles import ensure_roles
 
-    target = resolve_url(url or get_settings().warehouse_url)
+    settings = get_settings()
+    target = resolve_url(url or settings.warehouse_url)
     engine = make_engine(target)
     try:
         revision = upgrade(engine)
-        ensure_roles(engine)
+        ensure_roles(engine, researcher_role=settings.researcher_role)
     except OperationalError as exc:
         raise click.ClickException(
             f"cannot reach the warehouse at {redacted(target)}: {exc.orig}"

@@ -79,6 +79,7 @@ reports = Table(
     CheckConstraint("result_status in ('final', 'corrected', 'preliminary')", name="result_status"),
     Index("ix_reports_report_final_at", "report_final_at"),
     Index("ix_reports_report_type_final_at", "report_type", "report_final_at"),
+    Index("ix_reports_updated_at", "updated_at"),  # what the incremental dbt models read
     schema=RAW,
 )
 
@@ -103,6 +104,7 @@ extractions = Table(
     Column("extracted_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint("status in ('ok', 'error')", name="status"),
     UniqueConstraint(*EXTRACTION_KEY, name="uq_extractions_key"),
+    Index("ix_extractions_extracted_at", "extracted_at"),
     schema=RAW,
 )
 
@@ -176,7 +178,7 @@ alerts = Table(
         "check_name",
         Text,
         nullable=False,
-        comment="drift | invalid_output_rate | volume | reconciliation | gate",
+        comment="drift | invalid_output_rate | volume | reconciliation | freshness | gate",
     ),
     Column("schema_name", Text),
     Column(
@@ -198,7 +200,7 @@ alerts = Table(
     Column("run_id", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint(
-        "check_name in ('drift', 'invalid_output_rate', 'volume', 'reconciliation', 'gate')",
+        "check_name in ('drift', 'invalid_output_rate', 'volume', 'reconciliation', 'freshness', 'gate')",
         name="check_name",
     ),
     UniqueConstraint("window_start", "check_name", "subject", name="uq_alerts_key"),

@@ -1,5 +1,6 @@
 """Database roles and grants, idempotent: ``rrief_loader`` writes ``raw``/``ops`` and builds the
-dbt schemas; ``researcher`` reads ``marts`` and nothing else (no report text, no raw layer, no
+dbt schemas; the researcher role (``RRIEF_RESEARCHER_ROLE``, default ``researcher``; the same
+setting names it in dbt's grants and the demo) reads ``marts`` and nothing else (no report text, no raw layer, no
 annotations); ``rrief_annotator`` is the annotation workbench's role: it reads the annotation
 schema (tasked reports' text only, through the view ``annotation.task_reports``), appends label
 rows and can never update or delete one, and reads nothing of raw, ops or the marts.
@@ -16,7 +17,7 @@ from extractors.warehouse.load import transaction
 from extractors.warehouse.models import ANNOTATION, DBT_SCHEMAS, OPS, RAW
 
 LOADER_ROLE = "rrief_loader"
-RESEARCHER_ROLE = "researcher"
+RESEARCHER_ROLE = "researcher"  # the default of RRIEF_RESEARCHER_ROLE
 ANNOTATOR_ROLE = "rrief_annotator"
 RESEARCH_SCHEMA = "marts"
 PRIVATE_SCHEMAS = (RAW, OPS, "staging", "intermediate", ANNOTATION)
@@ -50,6 +51,7 @@ def _create_role(conn: Connection, role: str, password: str | None) -> None:
 def ensure_roles(
     bind: Engine | Connection,
     *,
+    researcher_role: str = RESEARCHER_ROLE,
     loader_password: str | None = None,
     researcher_password: str | None = None,
     table_creators: tuple[str, ...] = (),
@@ -60,15 +62,16 @@ def ensure_roles(
     or services reach it through ``GRANT researcher TO alice`` / ``SET ROLE``). ``table_creators``
     are the roles that create mart tables (dbt's user): tables they create later are readable by
     the researcher through default privileges; the current user is always included.
+    ``researcher_role`` is the only role created for researchers (no ``researcher`` besides it).
     """
-    for name in (LOADER_ROLE, RESEARCHER_ROLE, ANNOTATOR_ROLE):
+    for name in (LOADER_ROLE, researcher_role, ANNOTATOR_ROLE):
         if not name.isidentifier():
             raise ValueError(f"bad role name {name!r}")
     with transaction(bind) as conn:
         _create_role(conn, LOADER_ROLE, loader_password)
-        _create_role(conn, RESEARCHER_ROLE, researcher_password)
+        _create_role(conn, researcher_role, researcher_password)
         _create_role(conn, ANNOTATOR_ROLE, None)
-        loader, researcher = _quote(conn, LOADER_ROLE), _quote(conn, RESEARCHER_ROLE)
+        loader, researcher = _quote(conn, LOADER_ROLE), _quote(conn, researcher_role)
         database = conn.execute(text("SELECT current_database()")).scalar_one()
         me = conn.execute(text("SELECT current_user")).scalar_one()
         conn.execute(text(f"GRANT CONNECT ON DATABASE {_quote(conn, database)} TO {researcher}"))

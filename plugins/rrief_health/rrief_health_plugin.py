@@ -4,10 +4,13 @@ Airflow API server at ``/rrief-health`` and adds it to the UI's Browse menu as a
 The page shows the last 30 days: volumes, quarantine and invalid-output rates, extraction
 latency and label prevalence with drift flags, as server-side SVG (no scripts, no downloads),
 the stored alerts, and every kept Great Expectations result with the GX Data Docs page of each
-failed one (``/rrief-health/data-docs/...``, rendered from ``RRIEF_GX_DIR``).
+failed one (``/rrief-health/data-docs/...``, rendered from ``RRIEF_GX_DIR``). A second view,
+"RRIEF dbt docs", shows the dbt docs site the pipeline generates (``/rrief-health/dbt-docs/``,
+from ``RRIEF_DBT_DOCS_DIR``, read-only, nothing fetched from a CDN): every mart and cohort with
+what each column means.
 Every route requires a logged-in Airflow user (the UI's session cookie is sent to the iframe).
 The API server needs ``RRIEF_WAREHOUSE_URL`` (it opens the connection on the first request) and
-read access to ``RRIEF_GX_DIR``.
+read access to ``RRIEF_GX_DIR`` and ``RRIEF_DBT_DOCS_DIR``.
 """
 
 from __future__ import annotations
@@ -48,5 +51,12 @@ class RriefHealthPlugin(AirflowPlugin):
             "url_route": "rrief-health",
             "destination": "nav",
             "category": "browse",
-        }
+        },
+        {
+            "name": "RRIEF dbt docs",
+            "href": URL_PREFIX.lstrip("/") + "/dbt-docs/",
+            "url_route": "rrief-dbt-docs",
+            "destination": "nav",
+            "category": "browse",
+        },
     ]

@@ -1,12 +1,22 @@
--- The extraction each mart should use: per report and schema, the newest successful extraction
--- of the report's CURRENT text (an edited report is not described by labels of its old text),
--- preferring the highest schema version, then the most recent run.
+-- The extraction each mart should use: per report, the newest successful extraction of the
+-- report's CURRENT text (an edited report is not described by labels of its old text) under the
+-- report's CURRENT type (a report reclassified in the RIS, CXR -> MG, counts only in the mart of
+-- its new type), preferring the highest schema version, then the most recent run.
+-- Incremental on report key (macros/incremental.sql): a build reads the changed reports only.
+{{ report_incremental_config() }}
+
 with extractions as (
     select * from {{ ref('stg_rrief__extractions') }}
+    {% if is_incremental() -%}
+    where report_key in ({{ changed_report_keys() }})
+    {%- endif %}
 ),
 
 reports as (
     select * from {{ ref('stg_rrief__reports') }}
+    {% if is_incremental() -%}
+    where report_key in ({{ changed_report_keys() }})
+    {%- endif %}
 ),
 
 valid as (
@@ -17,8 +27,9 @@ valid as (
         reports.modality,
         reports.exam_at,
         reports.report_final_at,
+        greatest(reports.updated_at, extractions.extracted_at) as source_updated_at,
         row_number() over (
-            partition by extractions.report_key, extractions.schema_name
+            partition by extractions.report_key
             order by
                 extractions.schema_version desc,
                 extractions.extracted_at desc,
@@ -28,6 +39,7 @@ valid as (
     inner join reports
         on reports.report_key = extractions.report_key
         and reports.content_sha256 = extractions.content_sha256
+        and reports.report_type = extractions.schema_name
     where extractions.status = 'ok'
 )
 
@@ -45,6 +57,7 @@ select
     adapter_id,
     labels,
     run_id,
-    extracted_at
+    extracted_at,
+    source_updated_at
 from valid
 where recency = 1

@@ -5,7 +5,7 @@ At most one adapter per schema is ``production`` (a partial unique index), so th
 choice of adapter is never ambiguous.
 
 Revision ID: 0007_adapter_registry
-Revises: 0005_validation_results
+Revises: 0006_freshness_alerts
 Create Date: 2026-12-02
 """
 
@@ -18,13 +18,18 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0007_adapter_registry"
-down_revision: str | None = "0005_validation_results"
+down_revision: str | None = "0006_freshness_alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 NOW = sa.text("now()")
-OLD_CHECKS = "check_name in ('drift', 'invalid_output_rate', 'volume', 'reconciliation')"
-NEW_CHECKS = "check_name in ('drift', 'invalid_output_rate', 'volume', 'reconciliation', 'gate')"
+OLD_CHECKS = (
+    "check_name in ('drift', 'invalid_output_rate', 'volume', 'reconciliation', 'freshness')"
+)
+NEW_CHECKS = (
+    "check_name in ('drift', 'invalid_output_rate', 'volume', 'reconciliation', 'freshness', "
+    "'gate')"
+)
 CHECK = "ck_alerts_check_name"
 
 
@@ -82,12 +87,14 @@ def upgrade() -> None:
         schema="ops",
         postgresql_where=sa.text("status = 'production'"),
     )
-    _alerts_checks(NEW_CHECKS, "drift | invalid_output_rate | volume | reconciliation | gate")
+    _alerts_checks(
+        NEW_CHECKS, "drift | invalid_output_rate | volume | reconciliation | freshness | gate"
+    )
 
 
 def downgrade() -> None:
     """Drop ``ops.adapters``; gate alerts go with the wider check."""
     op.execute("DELETE FROM ops.alerts WHERE check_name = 'gate'")
-    _alerts_checks(OLD_CHECKS, "drift | invalid_output_rate | volume | reconciliation")
+    _alerts_checks(OLD_CHECKS, "drift | invalid_output_rate | volume | reconciliation | freshness")
     op.drop_index("ix_adapters_one_production", table_name="adapters", schema="ops")
     op.drop_table("adapters", schema="ops")
