@@ -14,8 +14,9 @@ params `schema` (empty: every schema with a production adapter) and `start`/`end
    when a newer promotion superseded its adapter.
 3. **summarize** — totals and progress (reports on the production adapter / all), also on the
    health page.
-4. **dbt_build** — the marts now carry the new adapter id; trigger with `{"run_dbt": false}` to
-   skip.
+4. **dbt** — the same astronomer-cosmos task group as rrief_daily's (incremental models: only
+   the re-labelled reports are rebuilt), so the marts carry the new adapter id; trigger with
+   `{"run_dbt": false}` to skip it, `{"dbt_full_refresh": true}` to rebuild from scratch.
 
 All logic lives in `extractors.lifecycle`; this file only wires it.
 """
@@ -29,6 +30,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from extractors.lifecycle import tasks
 from extractors.pipeline import tasks as pipeline_tasks
+from extractors.pipeline.cosmos import dbt_task_group
 
 LLM_ROUTING = tasks.LLM_ROUTING
 
@@ -48,7 +50,10 @@ LLM_ROUTING = tasks.LLM_ROUTING
             "", type="string", description="ISO date: first report_final_at (empty: all)"
         ),
         "end": Param("", type="string", description="ISO date: end, exclusive (empty: all)"),
-        "run_dbt": Param(True, type="boolean", description="run dbt build at the end"),
+        "run_dbt": Param(True, type="boolean", description="run the dbt models at the end"),
+        "dbt_full_refresh": Param(
+            False, type="boolean", description="rebuild the incremental dbt models from scratch"
+        ),
     },
     tags=["rrief", "lifecycle"],
     doc_md=__doc__,
@@ -66,11 +71,14 @@ def rrief_reextract() -> None:
     def summarize(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         return tasks.summarize_reextract(summaries[:])
 
-    @task
-    def dbt_build() -> dict[str, Any]:
-        return pipeline_tasks.dbt_build(get_current_context())
+    @task.short_circuit
+    def dbt_enabled() -> bool:
+        return pipeline_tasks.dbt_enabled(get_current_context())
 
-    summarize(reextract.expand(descriptor=plan())) >> dbt_build()
+    models = dbt_task_group(
+        pipeline_tasks.dbt_layout(), group_id="dbt", default_args={"retries": 1}
+    )
+    summarize(reextract.expand(descriptor=plan())) >> dbt_enabled() >> models
 
 
 rrief_reextract()

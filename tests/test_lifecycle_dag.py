@@ -28,6 +28,7 @@ from extractors.demo.airflow_home import configure_airflow, load_dag
 from extractors.gold import annotations as store
 from extractors.gold.annotations import split_of
 from extractors.pipeline.batches import plan_batches
+from extractors.pipeline.connections import connection_json
 from extractors.pipeline.context import RunContext
 from extractors.pipeline.extract import extract_batch
 from extractors.schemas import get_schema
@@ -106,6 +107,8 @@ def loop_env(
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
+    # dbt's profile (the cosmos task group) comes from the Airflow Connection, as in rrief_daily
+    monkeypatch.setenv("AIRFLOW_CONN_RRIEF_WAREHOUSE", connection_json(warehouse_url))
     rows, gold = study_rows()
     load.upsert_reports(empty_warehouse, rows)
     settings = Settings(**{k.removeprefix("RRIEF_").lower(): v for k, v in env.items()})
