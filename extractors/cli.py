@@ -220,6 +220,7 @@ def _attach_commands() -> None:
     from extractors.annotate.command import annotate
     from extractors.demo.command import demo
     from extractors.evaluate.command import evaluate
+    from extractors.lifecycle.command import adapters
     from extractors.llm.commands import register as register_llm_commands
     from extractors.ris.command import ris
     from extractors.warehouse.command import warehouse
@@ -229,6 +230,7 @@ def _attach_commands() -> None:
     cli.add_command(demo)
     cli.add_command(warehouse)
     cli.add_command(ris)
+    cli.add_command(adapters)
     register_llm_commands(cli)
 
 

@@ -197,6 +197,30 @@ class Settings(DbtSettings):
         default="", repr=False, description="URL that receives each alert as a JSON POST"
     )
 
+    adapters_dir: str = Field(
+        default=".rrief/adapters",
+        description="where rrief_train writes adapters (the volume vLLM mounts as /adapters)",
+    )
+    lifecycle_dir: str = Field(
+        default=".rrief/lifecycle",
+        description="rrief_train's gold snapshots (hashed, read-only) and evaluation files",
+    )
+    gate_micro_f1_margin: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="gate: how much lower a candidate's micro-F1 may be",
+    )
+    gate_label_f1_drop: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="gate: largest drop of any one label's F1"
+    )
+    auto_promote: bool = Field(
+        default=False, description="rrief_train promotes a candidate that passes the gate"
+    )
+    train_min_new_labels: int = Field(
+        default=50, ge=1, description="final labels beyond the last training that start rrief_train"
+    )
+
     def adapter_for(self, schema_name: str) -> str:
         """The adapter for ``schema_name``: ``RRIEF_ADAPTER`` as is, or its ``schema=adapter``
         entry when it lists one per schema (an adapter only knows the schema it was trained on).

@@ -47,6 +47,7 @@ EDGE_MODULES = (
     "extractors/cli.py",
     "extractors/settings.py",
     "extractors/pipeline/tasks.py",  # the DAG task bodies
+    "extractors/lifecycle/tasks.py",  # the rrief_train / rrief_reextract task bodies
     "extractors/health/check.py",  # check_from_context: the check_health task body
 )
 EDGE_NAMES = ("command.py", "commands.py", "app.py")  # click commands and app factories

@@ -25,7 +25,7 @@ from extractors.warehouse.rows import (
 )
 from tests import pg
 
-HEAD = "0006_freshness_alerts"  # the newest migration
+HEAD = "0007_adapter_registry"  # the newest migration
 
 T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
 PSEUDO = Pseudonymizer(DEMO_PSEUDONYM_KEY)
@@ -143,6 +143,7 @@ def test_migrations_create_the_contract_tables_and_match_the_models(pg_url_fresh
             "ops.task_failures",
             "ops.alerts",
             "ops.validation_results",
+            "ops.adapters",
             "ops.alembic_version",
             "annotation.annotators",
             "annotation.tasks",

@@ -19,7 +19,7 @@ from extractors.pipeline.reconcile import DayCount
 from extractors.warehouse.load import transaction
 from extractors.warehouse.models import alerts as alerts_table
 
-CheckName = Literal["drift", "invalid_output_rate", "volume", "reconciliation", "freshness"]
+CheckName = Literal["drift", "invalid_output_rate", "volume", "reconciliation", "freshness", "gate"]
 # The checks of the daily health check (``check_health``); reconciliation has its own task.
 HEALTH_CHECKS: tuple[CheckName, ...] = ("drift", "invalid_output_rate", "volume")
 

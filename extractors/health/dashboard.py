@@ -19,6 +19,7 @@ from extractors.health.drift import DayCounts, detect_drift
 from extractors.health.metrics import MetricsGroup, combine
 from extractors.health.queries import AlertRecord, ValidationRecord
 from extractors.health.thresholds import HealthThresholds
+from extractors.lifecycle.reextract import Progress, reextraction_progress
 from extractors.schemas import SchemaError, get_schema
 
 
@@ -84,6 +85,10 @@ class Dashboard(BaseModel):
     alerts: list[AlertRecord] = Field(default_factory=list)
     validations: list[ValidationDay] = Field(
         default_factory=list, description="kept validation results per day, newest first"
+    )
+    adapters: list[Progress] = Field(
+        default_factory=list,
+        description="per schema with a production adapter: reports labelled by it / all",
     )
 
 
@@ -259,4 +264,5 @@ def build_dashboard(
         drift_skipped=skipped,
         alerts=alerts,
         validations=validations,
+        adapters=reextraction_progress(engine),
     )

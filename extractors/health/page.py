@@ -201,6 +201,24 @@ def _alerts(d: Dashboard) -> str:
     )
 
 
+def _adapters(d: Dashboard) -> str:
+    if not d.adapters:
+        return "<p>No production adapter in the registry (ops.adapters): LLM backends use RRIEF_ADAPTER.</p>"
+    rows = "".join(
+        "<tr>"
+        f"<td>{escape(a.schema_name)}</td>"
+        f"<td>{escape(a.adapter_id)}</td>"
+        f"<td>{a.on_current} / {a.total}</td>"
+        f"<td>{escape(percent(a.on_current / a.total) if a.total else '')}</td>"
+        "</tr>"
+        for a in d.adapters
+    )
+    return (
+        "<table><tr><th>schema</th><th>production adapter</th><th>reports on it</th>"
+        f"<th>share</th></tr>{rows}</table>"
+    )
+
+
 def render_page(d: Dashboard, *, data_docs: bool = True) -> str:
     """The whole HTML document for ``d`` (``data_docs``: validation results are kept and their
     GX Data Docs pages are served next to the page)."""
@@ -238,6 +256,10 @@ moved significantly against the trailing {th.drift_baseline_days} days.</p>
 {_alerts(d)}
 <h2>Validation results</h2>
 {_validations(d, data_docs)}
+<h2>Adapters and re-extraction</h2>
+<p class="meta">Reports whose current text the production adapter labelled (rrief_reextract
+brings the rest over after a promotion).</p>
+{_adapters(d)}
 </body>
 </html>
 """

@@ -134,6 +134,20 @@ class HFEngine:
         self._adapters[name] = adapter_dir
         log.info("loaded adapter %s from %s", name, adapter_dir)
 
+    def unload_adapter(self, name: str) -> None:
+        """Detach the adapter ``name`` (KeyError when none is loaded under it); the last one
+        leaves the bare base model."""
+        if name not in self._adapters:
+            raise KeyError(f"no adapter {name!r} is loaded")
+        if len(self._adapters) == 1:
+            self.model = self.model.unload()  # peft: the base model without LoRA layers
+        else:
+            self.model.delete_adapter(name)
+            self.model.set_adapter(next(n for n in self._adapters if n != name))
+        self.model.eval()
+        del self._adapters[name]
+        log.info("unloaded adapter %s", name)
+
     # -- prompts --------------------------------------------------------------------------------
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         """Prompt text for chat ``messages`` (the model's chat template, or the plain fallback)."""

@@ -80,6 +80,14 @@ def parse_adapters(pairs: tuple[str, ...]) -> dict[str, Path]:
     type=click.FloatRange(0, 10_000),
     help="How long the first waiting request waits for companions to batch with.",
 )
+@click.option(
+    "--allow-runtime-lora-updating",
+    "allow_lora_updating",
+    is_flag=True,
+    help="Add POST /v1/load_lora_adapter and /v1/unload_lora_adapter, as vLLM does with "
+    "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True (a new adapter without a restart; use with --api-key "
+    "off loopback).",
+)
 def serve(
     base_model: Path,
     adapter_pairs: tuple[str, ...],
@@ -92,6 +100,7 @@ def serve(
     api_key: str | None,
     max_body_bytes: int,
     batch_window_ms: float,
+    allow_lora_updating: bool,
 ) -> None:
     """Serve a base model and its LoRA adapters over an OpenAI-compatible HTTP API.
 
@@ -119,6 +128,7 @@ def serve(
             batch_window_ms=batch_window_ms,
             api_key=key,
             max_body_bytes=max_body_bytes,
+            allow_lora_updating=allow_lora_updating,
         )
     except (AdapterError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

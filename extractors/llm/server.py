@@ -231,6 +231,8 @@ class Batcher:
         self.max_context = max_context
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
+        # held while the engine generates or changes adapters (runtime load/unload endpoints)
+        self.engine_lock = threading.Lock()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="rrief-batcher", daemon=True)
         self._thread.start()
@@ -308,12 +310,13 @@ class Batcher:
                 continue
             first = batch[0]
             try:
-                outputs = self.engine.generate(
-                    [j.prompt for j in batch],
-                    adapter=first.adapter,
-                    json_schema=first.json_schema,
-                    max_new_tokens=first.max_new_tokens,
-                )
+                with self.engine_lock:
+                    outputs = self.engine.generate(
+                        [j.prompt for j in batch],
+                        adapter=first.adapter,
+                        json_schema=first.json_schema,
+                        max_new_tokens=first.max_new_tokens,
+                    )
             except Exception as exc:
                 log.warning(
                     "generation failed for a batch of %d: %s", len(batch), type(exc).__name__
@@ -363,11 +366,14 @@ def create_app(
     batch_window_ms: float = 10.0,
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_lora_updating: bool = False,
 ) -> FastAPI:
     """The OpenAI-compatible app: ``engine``'s base model as ``served_name``, and its adapters.
 
     ``api_key``: required as ``Authorization: Bearer`` on ``/v1`` when given; bodies over
     ``max_body_bytes`` are refused unread (:mod:`extractors.llm.server_guard`).
+    ``allow_lora_updating`` adds vLLM's runtime ``/v1/load_lora_adapter`` and
+    ``/v1/unload_lora_adapter`` (vLLM: ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``).
     """
     if served_name in engine.adapter_names:
         raise ValueError(f"served model name {served_name!r} is also an adapter name")
@@ -532,7 +538,63 @@ def create_app(
             "usage": usage(outputs),
         }
 
+    if allow_lora_updating:
+        _add_lora_updating(app, engine, batcher, models, served_name)
     return app
+
+
+class LoadLoraAdapterRequest(BaseModel):
+    """vLLM's ``/v1/load_lora_adapter`` body."""
+
+    lora_name: str = Field(min_length=1)
+    lora_path: str = Field(min_length=1)
+
+
+class UnloadLoraAdapterRequest(BaseModel):
+    """vLLM's ``/v1/unload_lora_adapter`` body (``lora_int_id`` accepted and ignored)."""
+
+    lora_name: str = Field(min_length=1)
+    lora_int_id: int | None = None
+
+
+def _add_lora_updating(
+    app: FastAPI, engine: HFEngine, batcher: Batcher, models: dict[str, _Model], served_name: str
+) -> None:
+    """Runtime adapter loading as vLLM does it: plain-text success, OpenAI-shaped errors (400
+    for a name already loaded or an unusable directory, 404 for an unknown name). The engine
+    changes while no batch generates (``engine_lock``)."""
+    from fastapi.responses import PlainTextResponse
+
+    from extractors.llm.adapters import AdapterError
+
+    @app.post("/v1/load_lora_adapter", response_class=PlainTextResponse)
+    def load_lora_adapter(req: LoadLoraAdapterRequest) -> str:
+        name = req.lora_name
+        if name in models:
+            raise bad_request(f"The lora adapter '{name}' has already been loaded.", "lora_name")
+        path = Path(req.lora_path).expanduser()
+        if not path.is_dir():
+            raise bad_request(f"No adapter found at {req.lora_path}.", "lora_path")
+        try:
+            with batcher.engine_lock:
+                engine.load_adapter(name, path)
+        except (AdapterError, OSError, ValueError) as exc:
+            raise bad_request(f"cannot load the adapter: {exc}", "lora_path") from None
+        resolved = Path(engine.adapter_path(name))
+        models[name] = _Model(name, str(resolved), served_name, name, _adapter_card(resolved))
+        log.info("runtime load of adapter %s", name)
+        return f"Success: LoRA adapter '{name}' added successfully."
+
+    @app.post("/v1/unload_lora_adapter", response_class=PlainTextResponse)
+    def unload_lora_adapter(req: UnloadLoraAdapterRequest) -> str:
+        name = req.lora_name
+        if name not in models or models[name].adapter is None:
+            raise APIError(404, f"The lora adapter '{name}' cannot be found.", "NotFoundError", "lora_name")  # fmt: skip
+        with batcher.engine_lock:
+            engine.unload_adapter(name)
+        del models[name]
+        log.info("runtime unload of adapter %s", name)
+        return f"Success: LoRA adapter '{name}' removed successfully."
 
 
 # -- running it -----------------------------------------------------------------------------------
@@ -573,6 +635,7 @@ def serve(
     log_level: str = "info",
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_lora_updating: bool = False,
 ) -> None:
     """Load the engine and serve it with uvicorn until interrupted."""
     import uvicorn
@@ -588,6 +651,7 @@ def serve(
         batch_window_ms=batch_window_ms,
         api_key=api_key,
         max_body_bytes=max_body_bytes,
+        allow_lora_updating=allow_lora_updating,
     )
     warning = bind_warning(host, bool(api_key))
     if warning:

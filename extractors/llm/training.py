@@ -338,7 +338,8 @@ def _training_arguments(
     )
 
 
-def _last_checkpoint(checkpoints: Path) -> str | None:
+def last_checkpoint(checkpoints: Path) -> str | None:
+    """The newest per-epoch checkpoint in ``checkpoints`` (None: nothing to resume from)."""
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
@@ -382,7 +383,7 @@ def train_adapter(
         raise TrainingError(f"base model directory {base_model} has no config.json")
     if output.exists() and any(output.iterdir()):
         raise TrainingError(f"output directory {output} exists and is not empty; choose a new one")
-    resume_from = _last_checkpoint(checkpoints) if resume else None
+    resume_from = last_checkpoint(checkpoints) if resume else None
     if resume and resume_from is None:
         raise TrainingError(f"--resume: no checkpoint in {checkpoints} to continue from")
     if not resume and checkpoints.exists() and any(checkpoints.iterdir()):

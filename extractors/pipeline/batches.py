@@ -67,6 +67,20 @@ NOT_YET_EXTRACTED = """
     )
 """
 
+# A report whose current text extractor version :version has not handled yet (no ok or error
+# row, no quarantine since the text last changed): what a re-extraction still has to do.
+NOT_DONE_BY_VERSION = """
+    NOT EXISTS (
+        SELECT 1 FROM raw.extractions e
+        WHERE e.report_key = r.report_key AND e.schema_name = r.report_type
+          AND e.content_sha256 = r.content_sha256 AND e.extractor_version = :version
+    )
+    AND NOT EXISTS (
+        SELECT 1 FROM raw.quarantine q
+        WHERE q.report_key = r.report_key AND q.schema_name = r.report_type
+          AND q.extractor_version = :version AND q.quarantined_at >= r.updated_at
+    )
+"""
 
 _PLAN_SQL = text(
     f"""

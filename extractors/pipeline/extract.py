@@ -20,7 +20,8 @@ from sqlalchemy import Engine, text
 from extractors.extract import BackendError
 from extractors.extract.base import Extractor
 from extractors.extract.configured import configured_extractor
-from extractors.pipeline.batches import NOT_YET_EXTRACTED, BatchDescriptor
+from extractors.lifecycle.registry import AdapterChoice, choose_adapter
+from extractors.pipeline.batches import NOT_DONE_BY_VERSION, NOT_YET_EXTRACTED, BatchDescriptor
 from extractors.pipeline.context import RunContext, percentile
 from extractors.results import ExtractionResult, ReportInput
 from extractors.schemas import get_schema
@@ -71,24 +72,37 @@ _READ_SQL = text(
       AND report_final_at >= :start AND report_final_at < :end
       AND report_key BETWEEN :first_key AND :last_key
       AND (NOT :late OR ({NOT_YET_EXTRACTED}))
+      AND (NOT :skip_done OR ({NOT_DONE_BY_VERSION}))
     ORDER BY report_key
     """
 )
 
 
-def extractor_for(report_type: str, settings: Settings) -> Extractor:
+def extractor_for(
+    report_type: str, settings: Settings, choice: AdapterChoice | None = None
+) -> Extractor:
     """The configured backend for a report type.
 
-    LLM backends take the report type's own adapter (``RRIEF_ADAPTER`` may list one per type):
-    an adapter trained for one schema must never extract another.
+    LLM backends take ``choice`` (the registry's production adapter or the ``RRIEF_ADAPTER``
+    override, :func:`extractors.lifecycle.registry.choose_adapter`), else the report type's own
+    ``RRIEF_ADAPTER`` entry: an adapter trained for one schema must never extract another.
     """
-    if settings.backend != "rules" and not settings.adapter_for(report_type):
+    ref = choice.ref if choice is not None else settings.adapter_for(report_type)
+    if settings.backend != "rules" and not ref:
         raise BackendError(
-            f"no adapter configured for report type {report_type!r}: set RRIEF_ADAPTER, "
+            f"no adapter configured for report type {report_type!r}: promote one "
+            f"(`rrief adapters promote`) or set RRIEF_ADAPTER, "
             f"e.g. RRIEF_ADAPTER={report_type}=<adapter>,... (now {settings.adapter!r})"
         )
     schema = get_schema(report_type, settings.schema_dirs())
-    return configured_extractor(settings, settings.backend, schema)
+    given = {"adapter": ref} if settings.backend != "rules" else {}
+    return configured_extractor(settings, settings.backend, schema, **given)
+
+
+def _choose(report_type: str, settings: Settings, engine: Engine) -> AdapterChoice | None:
+    if settings.backend == "rules":
+        return None
+    return choose_adapter(engine, report_type, settings.backend, settings.adapter_for(report_type))
 
 
 def _extract_timed(
@@ -115,19 +129,30 @@ def extract_batch(
     policy: ValidationPolicy | None = None,
     extractor: Extractor | None = None,
     results_dir: Path | None = None,
+    given_adapter_id: str | None = None,
+    skip_done: bool = False,
 ) -> BatchSummary:
     """Extract, validate and load the reports of one descriptor; returns the counts.
 
     With ``results_dir`` (``RRIEF_GX_DIR``) each suite's Great Expectations result is kept
     there and indexed in ``ops.validation_results`` in the batch's transaction. Metrics carry
     the run's data interval (a late batch's reports are work of this run, counted once).
+
+    Without ``extractor``, LLM backends extract with the registry's production adapter of the
+    report type, or the ``RRIEF_ADAPTER`` override; its id goes into every row. A caller that
+    passes its own ``extractor`` names its adapter with ``given_adapter_id``. ``skip_done``
+    leaves out reports this extractor version already handled in their current text (ok,
+    error or quarantined): a re-extraction killed half-way continues where it stopped.
     """
     batch = (
         descriptor
         if isinstance(descriptor, BatchDescriptor)
         else BatchDescriptor.model_validate(descriptor)
     )
-    extractor = extractor or extractor_for(batch.report_type, settings)
+    choice = None
+    if extractor is None:
+        choice = _choose(batch.report_type, settings, engine)
+        extractor = extractor_for(batch.report_type, settings, choice)
     schema = extractor.schema
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -139,7 +164,8 @@ def extract_batch(
         clock = now
 
     with engine.connect() as conn:
-        rows = conn.execute(_READ_SQL, batch.model_dump()).all()
+        params = {**batch.model_dump(), "skip_done": skip_done, "version": extractor.version}
+        rows = conn.execute(_READ_SQL, params).all()
     texts = {r.report_key: r.report_text for r in rows}
     hashes = {r.report_key: r.content_sha256 for r in rows}
     reports = [ReportInput(report_id=r.report_key, text=r.report_text) for r in rows]
@@ -174,11 +200,12 @@ def extract_batch(
     failed = {v.report_id: v for v in validation.verdicts if not v.passed}
     lap("validate")
 
-    adapter_id = (
-        settings.adapter_for(extractor.schema.name) or None
-        if extractor.backend != "rules"
-        else None
-    )
+    if extractor.backend == "rules":
+        adapter_id = None
+    elif choice is not None:
+        adapter_id = choice.adapter_id
+    else:
+        adapter_id = given_adapter_id or settings.adapter_for(extractor.schema.name) or None
     loaded: list[ExtractionRow] = []
     quarantined: list[QuarantineRow] = []
     for r in results:

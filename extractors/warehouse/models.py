@@ -178,7 +178,7 @@ alerts = Table(
         "check_name",
         Text,
         nullable=False,
-        comment="drift | invalid_output_rate | volume | reconciliation | freshness",
+        comment="drift | invalid_output_rate | volume | reconciliation | freshness | gate",
     ),
     Column("schema_name", Text),
     Column(
@@ -200,7 +200,7 @@ alerts = Table(
     Column("run_id", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint(
-        "check_name in ('drift', 'invalid_output_rate', 'volume', 'reconciliation', 'freshness')",
+        "check_name in ('drift', 'invalid_output_rate', 'volume', 'reconciliation', 'freshness', 'gate')",
         name="check_name",
     ),
     UniqueConstraint("window_start", "check_name", "subject", name="uq_alerts_key"),
@@ -235,6 +235,53 @@ validation_results = Table(
         "run_id", "task_id", "map_index", "suite_name", name="pk_validation_results"
     ),
     Index("ix_validation_results_data_interval_start", "data_interval_start"),
+    schema=OPS,
+)
+
+# --- the adapter registry: every trained adapter, its provenance, metrics and status ---------
+
+ADAPTER_STATUSES = ("candidate", "production", "retired")
+
+adapters = Table(
+    "adapters",
+    metadata,
+    Column(
+        "adapter_id",
+        Text,
+        primary_key=True,
+        comment="<adapter directory name>@<first 12 hex of the weights sha256>",
+    ),
+    Column("schema_name", Text, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("path", Text, nullable=False, comment="adapter directory (adapters volume)"),
+    Column("served_name", Text, nullable=False, comment="name vLLM serves it under"),
+    Column("base_model", Text, nullable=False, comment="base model directory"),
+    Column("base_model_sha256", Text, nullable=False, comment="its fingerprint"),
+    Column("prompt_template_version", Text, nullable=False),
+    Column("training_sha256", Text, nullable=False, comment="gold snapshot trained on"),
+    Column("training_size", Integer, nullable=False, comment="reports in it"),
+    Column("hyperparameters", JSONB, nullable=False),
+    Column(
+        "metrics",
+        JSONB,
+        nullable=False,
+        server_default=text("'{}'::jsonb"),
+        comment="scores on the frozen test split (micro-F1, per-label F1, n)",
+    ),
+    Column("status", Text, nullable=False, comment="candidate | production | retired"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("created_by", Text, nullable=False),
+    Column("promoted_at", DateTime(timezone=True)),
+    Column("promoted_by", Text),
+    Column("retired_at", DateTime(timezone=True)),
+    Column("retired_by", Text),
+    CheckConstraint("status in ('candidate', 'production', 'retired')", name="status"),
+    Index(
+        "ix_adapters_one_production",
+        "schema_name",
+        unique=True,
+        postgresql_where=text("status = 'production'"),
+    ),
     schema=OPS,
 )
 
@@ -338,4 +385,5 @@ WAREHOUSE_TABLES = (
     alerts,
     *ANNOTATION_TABLES,
     validation_results,
+    adapters,
 )
